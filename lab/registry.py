@@ -1,0 +1,156 @@
+"""A local OCI registry: Debian's docker-registry (distribution 2.8) bound to 127.0.0.1.
+
+The process is tracked by a pidfile in its state dir, so another process (``lab down``, a test
+session's teardown) can stop a registry it did not start. The access log (stdout of the registry,
+combined log format with byte counts) is kept apart from the application log, for egress figures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lab.testimages import TestImage
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+CONFIG_TEMPLATE = """\
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: {address}
+"""
+
+
+class RegistryError(RuntimeError):
+    """The registry could not be started, reached or seeded; the message names the log file."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Registry:
+    def __init__(self, state_dir: Path, port: int | None = None, log_dir: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.log_dir = log_dir or state_dir
+        self.pidfile = state_dir / "registry.pid"
+        self.portfile = state_dir / "registry.port"
+        self.config = state_dir / "registry.yml"
+        self.storage = state_dir / "storage"
+        self.log = self.log_dir / "registry.log"
+        self.access_log = self.log_dir / "registry-access.log"
+        if port is None and self.portfile.exists():
+            port = int(self.portfile.read_text())  # keep the address a running registry already has
+        self.port = port if port is not None else free_port()
+        self.address = f"127.0.0.1:{self.port}"
+
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if b"docker-registry" in cmdline else None
+
+    def is_running(self) -> bool:
+        return self._pid() is not None
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the registry unless this state dir's registry already runs; wait for /v2/."""
+        if self.is_running():
+            if self._answers():
+                return
+            self.stop()
+        if not Path(REGISTRY_BIN).exists():
+            raise RegistryError(f"{REGISTRY_BIN} is missing: install Debian's docker-registry package")
+        if not port_is_free(self.port):
+            raise RegistryError(f"cannot start the registry: 127.0.0.1:{self.port} is already in use")
+        for d in (self.state_dir, self.log_dir, self.storage):
+            d.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(CONFIG_TEMPLATE.format(storage=self.storage, address=self.address))
+        with self.access_log.open("ab") as out, self.log.open("ab") as err:
+            proc = subprocess.Popen(
+                [REGISTRY_BIN, "serve", str(self.config)],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(proc.pid))
+        self.portfile.write_text(str(self.port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.pidfile.unlink(missing_ok=True)
+                raise RegistryError(f"the registry exited with code {proc.returncode}; see {self.log}")
+            if self._answers():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise RegistryError(
+            f"the registry did not answer on http://{self.address}/v2/ in {timeout:.0f}s; see {self.log}"
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+                try:  # reap it when it is our child; otherwise just wait for it to go
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        break
+                except ChildProcessError:
+                    pass
+                time.sleep(0.1)
+            else:
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+    def push(self, image: TestImage) -> str:
+        """Copy a test image into the registry; returns its reference there."""
+        ref = f"{self.address}/{image.name}:{image.tag}"
+        result = subprocess.run(
+            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", image.oci_ref, f"docker://{ref}"],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RegistryError(
+                f"pushing {image.oci_ref} to {ref} failed: {result.stderr.strip()}; see {self.log}"
+            )
+        return ref
