@@ -722,6 +722,13 @@ def decide(probe_facts: Facts, settings: Facts | None = None) -> Facts:
     elif version is not None and version < (4, 0, 0) and kernel.get("el_version") != 7:
         warnings.append(f"kernel {release} is older than 4.0 and not a RHEL 7 kernel: pouch is tested on 4.x")
 
+    live_sysctls = probe_facts.get("sysctls", {})
+    for name, value in sorted(merged.get("sysctls", {}).items()):
+        if name in live_sysctls and live_sysctls[name] is None:
+            blockers.append(f"kernel_compat_sysctls: {name} does not exist on kernel {release}")
+        elif not re.match(r"^[^\s#;][^\n]*$", str(value)):
+            blockers.append(f"kernel_compat_sysctls: {name} has an empty or multi-line value {value!r}")
+
     cgroup = probe_facts.get("cgroup", {})
     if cgroup.get("version") == "none":
         blockers.append(f"kernel {release}: no cgroup filesystem is mounted (neither v1 nor v2)")
