@@ -1,0 +1,228 @@
+"""``python -m lab up|down|status|clean|report|image|repo``: the local VM lab's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from lab.aptrepo import build_repo
+from lab.errors import LabError
+from lab.image import build_image
+from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
+from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir
+from lab.procs import pids_with_marker, stop_pid
+from lab.services import running_services, start_services, stop_services
+from lab.vms import Group, check_private_network, down_group, list_groups, ssh_argv, up_group
+
+GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# What `report` looks for on a node: units the roles install, and binaries they put on PATH.
+REPORT_UNITS = ("containerd", "pouch", "lxcfs", "dfdaemon")
+REPORT_BINARIES = ("pouch", "ctr", "runc", "crun", "lxcfs")
+REPORT_SCRIPT = (
+    'echo "hostname: $(hostname)"; echo "kernel: $(uname -r)"; '
+    "echo \"private address: $(ip -4 -o addr show | awk '/10\\.77\\./ {print $4}')\"; "
+    f"for u in {' '.join(REPORT_UNITS)}; do "
+    'if systemctl cat "$u.service" >/dev/null 2>&1; then echo "unit $u: $(systemctl is-active $u)"; '
+    'else echo "unit $u: not installed yet"; fi; done; '
+    f"for b in {' '.join(REPORT_BINARIES)}; do "
+    'if command -v "$b" >/dev/null; then echo "binary $b: $(command -v $b)"; '
+    'else echo "binary $b: not installed yet"; fi; done'
+)
+
+
+def log(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
+def cmd_image(paths: LabPaths, args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    image = build_image(paths, rebuild=args.rebuild)
+    log(f"base image {image.disk} ready ({time.monotonic() - start:.0f}s)")
+    return 0
+
+
+def cmd_repo(paths: LabPaths, args: argparse.Namespace) -> int:
+    start = time.monotonic()
+    repo = build_repo(paths, rebuild=args.rebuild)
+    log(f"apt repository {repo.root}: {len(repo.package_names())} packages ({time.monotonic() - start:.0f}s)")
+    return 0
+
+
+def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
+    group = args.group
+    if not GROUP_NAME.match(group):
+        raise LabError(f"group name {group!r}: use lower-case letters, digits, '-' and '_'")
+    names = (
+        [n for n in args.names.split(",") if n]
+        if args.names
+        else [f"node{i}" for i in range(1, args.nodes + 1)]
+    )
+    if not names or len(set(names)) != len(names) or not all(GROUP_NAME.match(n) for n in names):
+        raise LabError(f"VM names {names!r}: give distinct names of lower-case letters, digits, '-' and '_'")
+    paths.ensure()
+    started = time.monotonic()
+    image = build_image(paths)
+    services, services_started = start_services(paths)
+    other_groups = [g for g in list_groups(paths) if g.name != group]
+    log(f"booting {len(names)} VM(s) in group {group}: {', '.join(names)} (logs: {paths.logs})")
+    try:
+        vms, boot_seconds = up_group(paths, group, names, image, services)
+        try:
+            check_private_network(paths, vms)
+        except BaseException:
+            down_group(paths, group)
+            raise
+    except BaseException:
+        if services_started and not other_groups:
+            stop_services(paths)
+        raise
+    for vm in vms:
+        log(f"{group}/{vm.name}: ssh -p {vm.ssh_port} root@127.0.0.1, private {vm.private_ip}, "
+            f"SSH after {boot_seconds[vm.name]:.0f}s")  # fmt: skip
+    if group == DEFAULT_GROUP:
+        log(f"inventory: {write_inventory(paths, vms)}")
+    log(f"up in {time.monotonic() - started:.0f}s")
+    if args.json:
+        print(json.dumps(instance_records(paths, vms)))
+    return 0
+
+
+def _verify_nothing_left(paths: LabPaths, relay_ports: list[int]) -> list[str]:
+    """Kill and name anything the lab started that survived the orderly stop."""
+    leftovers = []
+    markers = [str(paths.root)] + [f"TCP:127.0.0.1:{port}" for port in relay_ports]
+    for marker in markers:
+        for pid in pids_with_marker(marker):
+            stop_pid(pid)
+            leftovers.append(f"pid {pid} ({marker})")
+    return leftovers
+
+
+def stop_everything(paths: LabPaths, group: str | None) -> list[str]:
+    services = running_services(paths)
+    relay_ports = [services.repo_port, services.registry_port] if services else []
+    stopped = []
+    groups = [Group(group, paths)] if group else list_groups(paths)
+    if group is None and paths.groups_dir.exists():  # half-created groups too
+        groups = [Group(d.name, paths) for d in paths.groups_dir.iterdir()]
+    for g in groups:
+        stopped += down_group(paths, g.name)
+        if g.name == DEFAULT_GROUP:
+            INVENTORY_FILE.unlink(missing_ok=True)
+    if not list_groups(paths):
+        stop_services(paths)
+        stopped.append("shared services (apt repository HTTP, registry)")
+        leftovers = _verify_nothing_left(paths, relay_ports)
+        if leftovers:
+            stopped.append(f"killed leftovers: {', '.join(leftovers)}")
+    return stopped
+
+
+def cmd_down(paths: LabPaths, args: argparse.Namespace) -> int:
+    if not paths.root.exists():
+        log(f"nothing to stop: {paths.root} does not exist")
+        return 0
+    for item in stop_everything(paths, args.group):
+        log(f"stopped {item}")
+    remaining = list_groups(paths)
+    log("down" + (f"; still running: {', '.join(g.name for g in remaining)}" if remaining else ""))
+    return 0
+
+
+def cmd_clean(paths: LabPaths, args: argparse.Namespace) -> int:
+    if paths.root.exists():
+        stop_everything(paths, None)
+        shutil.rmtree(paths.root)
+    INVENTORY_FILE.unlink(missing_ok=True)
+    log(f"removed {paths.root}")
+    return 0
+
+
+def cmd_status(paths: LabPaths, args: argparse.Namespace) -> int:
+    services = running_services(paths)
+    print(f"state dir: {paths.root}")
+    print(f"logs: {paths.logs}")
+    if services:
+        print(f"apt repository: {services.repo_url} (guests: http://10.0.2.100/)")
+        print(f"registry: {services.registry_address} (guests: 10.0.2.101:5000)")
+    else:
+        print("shared services: not running")
+    groups = list_groups(paths)
+    if not groups:
+        print("VMs: none (start them with `make lab-up`)")
+    for g in groups:
+        _, vms = g.load()
+        for vm in vms:
+            pid = g.qemu_pid(vm.name)
+            state = f"running (pid {pid})" if pid else "stopped"
+            print(f"{g.name}/{vm.name}: {state}, ssh 127.0.0.1:{vm.ssh_port}, private {vm.private_ip}, "
+                  f"console {g.console_log(vm.name)}")  # fmt: skip
+    return 0
+
+
+def cmd_report(paths: LabPaths, args: argparse.Namespace) -> int:
+    group = Group(args.group, paths)
+    _, vms = group.load()
+    running = [vm for vm in vms if group.qemu_pid(vm.name)]
+    if not running:
+        print(f"lab report: no VM of group {args.group} is running; start the lab with `make lab-up`")
+        return 1
+    print(f"lab report: what is provisioned on the {len(running)} node(s) of group {args.group}")
+    failed = 0
+    for vm in running:
+        result = subprocess.run(ssh_argv(paths, vm.ssh_port, REPORT_SCRIPT), capture_output=True, text=True)
+        print(f"== {vm.name} (ssh -p {vm.ssh_port} root@127.0.0.1)")
+        if result.returncode != 0:
+            failed += 1
+            print(f"   unreachable: {result.stderr.strip()} (console: {group.console_log(vm.name)})")
+            continue
+        for line in result.stdout.splitlines():
+            print(f"   {line}")
+    print("('not installed yet' means no role has provisioned that piece on the node so far)")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="The local VM lab (see README).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build what is missing, start the services, boot a group of VMs")
+    up.add_argument("--nodes", type=int, default=3, help="number of VMs (node1..nodeN), default 3")
+    up.add_argument("--names", help="comma-separated VM names (instead of --nodes)")
+    up.add_argument(
+        "--group", default=DEFAULT_GROUP, help="independent group of VMs, e.g. a molecule scenario"
+    )
+    up.add_argument("--json", action="store_true", help="print the VMs as JSON (molecule instance config)")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="stop VMs and services (all groups unless --group)")
+    down.add_argument("--group", help="stop only this group; the services stop with the last group")
+    down.set_defaults(func=cmd_down)
+    sub.add_parser("status", help="show services, VMs and logs").set_defaults(func=cmd_status)
+    sub.add_parser("clean", help="down, then delete the state dir").set_defaults(func=cmd_clean)
+    report = sub.add_parser("report", help="show what is provisioned on each node")
+    report.add_argument("--group", default=DEFAULT_GROUP)
+    report.set_defaults(func=cmd_report)
+    image = sub.add_parser("image", help="build the base image if its inputs changed")
+    image.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
+    image.set_defaults(func=cmd_image)
+    repo = sub.add_parser("repo", help="build the apt repository if the package list changed")
+    repo.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
+    repo.set_defaults(func=cmd_repo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = LabPaths(default_state_dir())
+    try:
+        return int(args.func(paths, args))
+    except LabError as exc:
+        print(f"lab: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130

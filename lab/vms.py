@@ -1,0 +1,336 @@
+"""Groups of lab VMs: qemu under software emulation, one qcow2 overlay each over the shared base image.
+
+Every VM has two NICs. The first is qemu user networking with ``restrict=on`` (nothing leaves this
+machine): SSH forwarded from 127.0.0.1, and two guest forwards that run a per-connection relay to
+the shared services (10.0.2.100:80 the apt repository, 10.0.2.101:5000 the registry). The second
+NIC is a ``dgram`` socket to the group's UDP hub (lab.hub): the private VM-to-VM network.
+Groups (the default lab, one per molecule scenario) are independent; they share the services.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.image import USER_NIC_MAC, BaseImage
+from lab.paths import REPO_ROOT, LabPaths
+from lab.procs import (
+    free_tcp_port,
+    free_udp_port,
+    pids_with_marker,
+    spawn_detached,
+    stop_pid,
+    stop_tracked,
+    tracked_pid,
+)
+from lab.services import SharedServices
+
+QEMU = "qemu-system-x86_64"
+REPO_GUEST_ADDRESS = "10.0.2.100"
+REGISTRY_GUEST_ADDRESS = "10.0.2.101:5000"
+PRIVATE_NET = "10.77.0"
+PRIVATE_FIRST_HOST = 11
+HUB_MARKER = "lab.hub"
+MEMORY_MB = int(os.environ.get("LAB_VM_MEMORY_MB", "1536"))
+SSH_TIMEOUT = float(os.environ.get("LAB_SSH_TIMEOUT", "420"))
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    group: str
+    name: str
+    index: int
+    ssh_port: int
+    nic_port: int  # UDP port of the private NIC
+    machine_id: str
+
+    @property
+    def private_ip(self) -> str:
+        return f"{PRIVATE_NET}.{PRIVATE_FIRST_HOST + self.index}"
+
+    @property
+    def private_mac(self) -> str:
+        return f"52:54:00:77:00:{PRIVATE_FIRST_HOST + self.index:02x}"
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    paths: LabPaths
+
+    @property
+    def dir(self) -> Path:
+        return self.paths.group_dir(self.name)
+
+    @property
+    def spec_file(self) -> Path:
+        return self.dir / "group.json"
+
+    @property
+    def hub_pidfile(self) -> Path:
+        return self.dir / "hub.pid"
+
+    @property
+    def hub_log(self) -> Path:
+        return self.paths.logs / f"{self.name}-hub.log"
+
+    def vm_dir(self, vm: str) -> Path:
+        return self.dir / "vms" / vm
+
+    def console_log(self, vm: str) -> Path:
+        return self.paths.logs / f"{self.name}-{vm}-console.log"
+
+    def qemu_log(self, vm: str) -> Path:
+        return self.paths.logs / f"{self.name}-{vm}-qemu.log"
+
+    def qemu_pidfile(self, vm: str) -> Path:
+        return self.vm_dir(vm) / "qemu.pid"
+
+    def load(self) -> tuple[int, list[VmSpec]]:
+        """(hub port, VMs) as recorded by ``up``; empty when the group was never started."""
+        if not self.spec_file.exists():
+            return 0, []
+        data = json.loads(self.spec_file.read_text())
+        return int(data["hub_port"]), [VmSpec(**vm) for vm in data["vms"]]
+
+    def save(self, hub_port: int, vms: list[VmSpec]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"hub_port": hub_port, "vms": [asdict(vm) for vm in vms]}
+        self.spec_file.write_text(json.dumps(data, indent=2))
+
+    def qemu_pid(self, vm: str) -> int | None:
+        return tracked_pid(self.qemu_pidfile(vm), str(self.vm_dir(vm)))
+
+
+def list_groups(paths: LabPaths) -> list[Group]:
+    if not paths.groups_dir.exists():
+        return []
+    return [Group(d.name, paths) for d in sorted(paths.groups_dir.iterdir()) if (d / "group.json").exists()]
+
+
+def ssh_argv(paths: LabPaths, port: int, *command: str, connect_timeout: int = 10) -> list[str]:
+    return [
+        "ssh", "-i", str(paths.ssh_key), "-p", str(port),
+        "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "root@127.0.0.1", *command,
+    ]  # fmt: skip
+
+
+def relay(port: int) -> str:
+    # Run by qemu once per guest connection, speaking on its stdin/stdout (no commas allowed here).
+    return f"cmd:socat - TCP:127.0.0.1:{port}"
+
+
+def qemu_argv(
+    group: Group, vm: VmSpec, image: BaseImage, services: SharedServices, hub_port: int
+) -> list[str]:
+    cmdline = " ".join(
+        [
+            "root=/dev/vda rw console=ttyS0 quiet",
+            f"systemd.machine_id={vm.machine_id}",
+            f"lab.hostname={vm.name}",
+            f"lab.private_ip={vm.private_ip}/24",
+            f"lab.private_mac={vm.private_mac}",
+        ]
+    )
+    user_nic = ",".join(
+        [
+            "user,id=usernet,model=virtio-net-pci,restrict=on",
+            f"mac={USER_NIC_MAC}",
+            f"hostfwd=tcp:127.0.0.1:{vm.ssh_port}-:22",
+            f"guestfwd=tcp:{REPO_GUEST_ADDRESS}:80-{relay(services.repo_port)}",
+            f"guestfwd=tcp:{REGISTRY_GUEST_ADDRESS}-{relay(services.registry_port)}",
+        ]
+    )
+    private_nic = ",".join(
+        [
+            "dgram,id=private",
+            f"local.type=inet,local.host=127.0.0.1,local.port={vm.nic_port}",
+            f"remote.type=inet,remote.host=127.0.0.1,remote.port={hub_port}",
+        ]
+    )
+    return [
+        QEMU,
+        "-name", f"lab-{group.name}-{vm.name}",
+        "-nodefaults", "-display", "none", "-monitor", "none",
+        "-machine", "pc", "-accel", "tcg,tb-size=256", "-cpu", "max", "-smp", "1", "-m", str(MEMORY_MB),
+        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", cmdline,
+        "-drive", f"file={group.vm_dir(vm.name) / 'overlay.qcow2'},if=virtio,format=qcow2,cache=unsafe",
+        "-nic", user_nic,
+        "-netdev", private_nic, "-device", f"virtio-net-pci,netdev=private,mac={vm.private_mac}",
+        "-object", "rng-random,id=rng,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng",
+        "-serial", f"file:{group.console_log(vm.name)}",
+    ]  # fmt: skip
+
+
+def _create_overlay(group: Group, vm: VmSpec, image: BaseImage) -> None:
+    vm_dir = group.vm_dir(vm.name)
+    shutil.rmtree(vm_dir, ignore_errors=True)  # a fresh disk every boot: same state as a new node
+    vm_dir.mkdir(parents=True)
+    log = group.qemu_log(vm.name)
+    result = subprocess.run(
+        [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "raw",
+            "-b",
+            str(image.disk),
+            str(vm_dir / "overlay.qcow2"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        log.write_text(result.stdout + result.stderr)
+        raise LabError(f"qemu-img could not create the overlay of VM {vm.name}", log)
+
+
+def _wait_ssh(group: Group, vm: VmSpec, timeout: float) -> float:
+    """Seconds until the VM answers SSH; raises naming its console log if it never does."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if group.qemu_pid(vm.name) is None:
+            raise LabError(
+                f"VM {group.name}/{vm.name}: qemu exited during boot "
+                f"(qemu log {group.qemu_log(vm.name)}, console {group.console_log(vm.name)})",
+                group.qemu_log(vm.name),
+            )
+        probe = subprocess.run(
+            ssh_argv(group.paths, vm.ssh_port, "true", connect_timeout=5), capture_output=True, timeout=30
+        )
+        if probe.returncode == 0:
+            return time.monotonic() - start
+        time.sleep(2)
+    raise LabError(
+        f"VM {group.name}/{vm.name} did not answer SSH on 127.0.0.1:{vm.ssh_port} within {timeout:.0f}s",
+        group.console_log(vm.name),
+    )
+
+
+def _start_hub(group: Group, hub_port: int, vms: list[VmSpec]) -> None:
+    peers = ",".join(str(vm.nic_port) for vm in vms)
+    argv = [
+        sys.executable,
+        "-m",
+        HUB_MARKER,
+        "--listen",
+        str(hub_port),
+        "--peers",
+        peers,
+        "--tag",
+        str(group.dir),
+    ]
+    proc = spawn_detached(argv, group.hub_log, group.hub_pidfile, cwd=REPO_ROOT)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        group.hub_pidfile.unlink(missing_ok=True)
+        raise LabError(f"the private network hub of group {group.name} exited at start", group.hub_log)
+
+
+def up_group(
+    paths: LabPaths, name: str, vm_names: list[str], image: BaseImage, services: SharedServices
+) -> tuple[list[VmSpec], dict[str, float]]:
+    """Boot the group's VMs in parallel and wait for SSH; returns the VMs and boot-to-SSH seconds.
+
+    On any failure everything this group started is stopped again before the error propagates.
+    """
+    if shutil.which(QEMU) is None:
+        raise LabError(f"{QEMU} is missing (Debian package qemu-system-x86; `make deps` installs it)")
+    if shutil.which("qemu-img") is None:
+        raise LabError("qemu-img is missing (Debian package qemu-utils; `make deps` installs it)")
+    group = Group(name, paths)
+    down_group(paths, name)
+    vms = [
+        VmSpec(name, vm, i, free_tcp_port(), free_udp_port(), uuid.uuid4().hex)
+        for i, vm in enumerate(vm_names)
+    ]
+    hub_port = free_udp_port()
+    group.save(hub_port, vms)
+    try:
+        _start_hub(group, hub_port, vms)
+        for vm in vms:
+            _create_overlay(group, vm, image)
+            argv = qemu_argv(group, vm, image, services, hub_port)
+            group.console_log(vm.name).write_text("")
+            group.qemu_log(vm.name).write_text(" ".join(argv) + "\n")
+            spawn_detached(
+                argv, group.qemu_log(vm.name), group.qemu_pidfile(vm.name), cwd=group.vm_dir(vm.name)
+            )
+        with ThreadPoolExecutor(max_workers=len(vms)) as pool:
+            futures = {vm.name: pool.submit(_wait_ssh, group, vm, SSH_TIMEOUT) for vm in vms}
+            boot_seconds = {vm: future.result() for vm, future in futures.items()}
+    except BaseException:
+        down_group(paths, name)
+        raise
+    return vms, boot_seconds
+
+
+def check_private_network(paths: LabPaths, vms: list[VmSpec]) -> None:
+    """Ping every other VM's private address from the first VM (proves the hub carries frames)."""
+    if len(vms) < 2:
+        return
+    first = vms[0]
+    for other in vms[1:]:
+        result = subprocess.run(
+            ssh_argv(paths, first.ssh_port, "ping", "-c", "3", "-W", "5", other.private_ip),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise LabError(
+                f"private network: {first.name} cannot ping {other.name} at {other.private_ip}: "
+                f"{(result.stdout + result.stderr).strip()[-400:]}",
+                Group(first.group, paths).hub_log,
+            )
+
+
+def down_group(paths: LabPaths, name: str) -> list[str]:
+    """Stop the group's VMs (their relays die with them) and hub; returns what was stopped."""
+    group = Group(name, paths)
+    stopped = []
+    _, vms = group.load()
+    vm_names = {vm.name for vm in vms}
+    if (group.dir / "vms").exists():
+        vm_names |= {d.name for d in (group.dir / "vms").iterdir()}
+    for vm in sorted(vm_names):
+        pid = group.qemu_pid(vm)
+        if pid is not None:
+            _stop_process_group(pid)
+            stopped.append(f"qemu {name}/{vm} (pid {pid})")
+        group.qemu_pidfile(vm).unlink(missing_ok=True)
+    if stop_tracked(group.hub_pidfile, HUB_MARKER):
+        stopped.append(f"hub {name}")
+    # Anything still carrying the group's directory in its command line is ours and must go.
+    for pid in pids_with_marker(str(group.dir)):
+        stop_pid(pid)
+        stopped.append(f"leftover pid {pid}")
+    shutil.rmtree(group.dir, ignore_errors=True)
+    return stopped
+
+
+def _stop_process_group(pid: int) -> None:
+    """Stop qemu and the relays it spawned (they share its process group: it leads its session)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    stop_pid(pid, timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
