@@ -14,7 +14,8 @@ from lab.aptrepo import build_repo
 from lab.errors import LabError
 from lab.image import build_image
 from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
-from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir
+from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir, state_lock
+from lab.prereqs import missing_programs
 from lab.procs import pids_with_marker, stop_pid
 from lab.services import running_services, start_services, stop_services
 from lab.vms import Group, check_private_network, down_group, list_groups, ssh_argv, up_group
@@ -41,14 +42,16 @@ def log(message: str) -> None:
 
 def cmd_image(paths: LabPaths, args: argparse.Namespace) -> int:
     start = time.monotonic()
-    image = build_image(paths, rebuild=args.rebuild)
+    with state_lock(paths):
+        image = build_image(paths, rebuild=args.rebuild)
     log(f"base image {image.disk} ready ({time.monotonic() - start:.0f}s)")
     return 0
 
 
 def cmd_repo(paths: LabPaths, args: argparse.Namespace) -> int:
     start = time.monotonic()
-    repo = build_repo(paths, rebuild=args.rebuild)
+    with state_lock(paths):
+        repo = build_repo(paths, rebuild=args.rebuild)
     log(f"apt repository {repo.root}: {len(repo.package_names())} packages ({time.monotonic() - start:.0f}s)")
     return 0
 
@@ -64,11 +67,18 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
     )
     if not names or len(set(names)) != len(names) or not all(GROUP_NAME.match(n) for n in names):
         raise LabError(f"VM names {names!r}: give distinct names of lower-case letters, digits, '-' and '_'")
+    missing = missing_programs()
+    if missing:
+        raise LabError(f"the lab cannot start, missing: {', '.join(missing)}; install them with `make deps`")
     paths.ensure()
     started = time.monotonic()
-    image = build_image(paths)
-    services, services_started = start_services(paths)
-    other_groups = [g for g in list_groups(paths) if g.name != group]
+    with state_lock(paths):
+        image = build_image(paths)
+        services, services_started = start_services(paths)
+        # Register the group while holding the lock, so a concurrent `down` of another group does
+        # not see "no groups left" and stop the services this one is about to use.
+        down_group(paths, group)
+        Group(group, paths).save(0, [])
     log(f"booting {len(names)} VM(s) in group {group}: {', '.join(names)} (logs: {paths.logs})")
     try:
         vms, boot_seconds = up_group(paths, group, names, image, services)
@@ -78,8 +88,9 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
             down_group(paths, group)
             raise
     except BaseException:
-        if services_started and not other_groups:
-            stop_services(paths)
+        with state_lock(paths):
+            if services_started and not list_groups(paths):
+                stop_services(paths)
         raise
     for vm in vms:
         log(f"{group}/{vm.name}: ssh -p {vm.ssh_port} root@127.0.0.1, private {vm.private_ip}, "
@@ -95,7 +106,8 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
 def _verify_nothing_left(paths: LabPaths, relay_ports: list[int]) -> list[str]:
     """Kill and name anything the lab started that survived the orderly stop."""
     leftovers = []
-    markers = [str(paths.root)] + [f"TCP:127.0.0.1:{port}" for port in relay_ports]
+    markers = [str(paths.groups_dir), str(paths.repo_dir), str(paths.registry_dir)]
+    markers += [f"TCP:127.0.0.1:{port}" for port in relay_ports]
     for marker in markers:
         for pid in pids_with_marker(marker):
             stop_pid(pid)
@@ -114,7 +126,9 @@ def stop_everything(paths: LabPaths, group: str | None) -> list[str]:
         stopped += down_group(paths, g.name)
         if g.name == DEFAULT_GROUP:
             INVENTORY_FILE.unlink(missing_ok=True)
-    if not list_groups(paths):
+    with state_lock(paths):
+        if list_groups(paths):
+            return stopped
         stop_services(paths)
         stopped.append("shared services (apt repository HTTP, registry)")
         leftovers = _verify_nothing_left(paths, relay_ports)

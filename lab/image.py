@@ -21,7 +21,7 @@ from lab.errors import LabError
 from lab.paths import LabPaths
 
 # Bump when the build steps below change, so cached images are rebuilt.
-BUILD_VERSION = "3"
+BUILD_VERSION = "4"
 IMAGE_SIZE = "4G"
 # What a lab node needs before any role runs: boot (systemd, udev, kernel), remote access
 # (ssh, python3 and python3-apt for Ansible's apt module), and network checks.
@@ -77,8 +77,10 @@ LinkLocalAddressing=no
 IPv6AcceptRA=no
 NETWORK
 fi
-# Host keys are made here, at first boot, so every VM has its own.
-[ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A
+# Host keys are made here, at first boot, so every VM has its own (no RSA: slow under emulation).
+for type in ed25519 ecdsa; do
+  [ -e "/etc/ssh/ssh_host_${type}_key" ] || ssh-keygen -q -t "$type" -N "" -f "/etc/ssh/ssh_host_${type}_key"
+done
 """
 
 GUEST_SETUP_UNIT = """\
@@ -204,6 +206,9 @@ def _configure_rootfs(rootfs: Path, pubkey: str, log: Path) -> None:
     (rootfs / "var/lib/dbus/machine-id").unlink(missing_ok=True)
     for key in (etc / "ssh").glob("ssh_host_*"):
         key.unlink()
+    (etc / "ssh/sshd_config.d/lab.conf").write_text(
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\nUseDNS no\n"
+    )
     ssh_dir = rootfs / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(pubkey + "\n")
@@ -238,15 +243,18 @@ def _configure_rootfs(rootfs: Path, pubkey: str, log: Path) -> None:
     _in_chroot("systemctl mask", rootfs, ["systemctl", "mask", *MASKED_UNITS], log)
 
 
-def build_image(paths: LabPaths, rebuild: bool = False) -> BaseImage:
-    """Reuse the cached base image when its inputs are unchanged; otherwise build it (minutes)."""
+def build_image(paths: LabPaths, rebuild: bool = False, mirror: str | None = None) -> BaseImage:
+    """Reuse the cached base image when its inputs are unchanged; otherwise build it (minutes).
+
+    ``mirror`` overrides the Debian mirror read from the host's apt configuration.
+    """
     require_tools("debootstrap", "mkfs.ext4", "chroot", "ssh-keygen")
     paths.ensure()
     image = BaseImage.in_dir(paths.image_dir)
     stamp = paths.image_dir / "stamp"
     pubkey = ensure_ssh_key(paths)
     codename = host_codename()
-    mirror = debootstrap_mirror(codename)
+    mirror = mirror or debootstrap_mirror(codename)
     digest = inputs_digest(pubkey, mirror, codename)
     if not rebuild and image.exists() and stamp.exists() and stamp.read_text() == digest:
         return image
@@ -260,12 +268,13 @@ def build_image(paths: LabPaths, rebuild: bool = False) -> BaseImage:
     print(f"lab: building the base image (debootstrap {codename}, a few minutes); log: {log}", flush=True)
     try:
         include = f"--include={','.join(BASE_PACKAGES)}"
-        run_logged(
-            "debootstrap",
-            ["debootstrap", "--variant=minbase", include, codename, str(rootfs), mirror],
-            log,
-            "base image build",
-        )
+        debootstrap = ["debootstrap", "--variant=minbase", include, codename, str(rootfs), mirror]
+        try:
+            run_logged("debootstrap", debootstrap, log, "base image build")
+        except LabError:  # one retry: a mirror hiccup (a failed Packages download) is common
+            shutil.rmtree(rootfs)
+            rootfs.mkdir()
+            run_logged("debootstrap (retry)", debootstrap, log, "base image build")
         _configure_rootfs(rootfs, pubkey, log)
         kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
         initrds = sorted((rootfs / "boot").glob("initrd.img-*"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,3 +60,15 @@ class LabPaths:
     def ensure(self) -> None:
         for d in (self.root, self.logs, self.services_dir, self.groups_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def state_lock(paths: LabPaths) -> Iterator[None]:
+    """Serialise the shared parts (image, repo, services) between concurrent ``lab`` commands."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with (paths.root / "lab.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -244,7 +244,12 @@ def _start_hub(group: Group, hub_port: int, vms: list[VmSpec]) -> None:
 
 
 def up_group(
-    paths: LabPaths, name: str, vm_names: list[str], image: BaseImage, services: SharedServices
+    paths: LabPaths,
+    name: str,
+    vm_names: list[str],
+    image: BaseImage,
+    services: SharedServices,
+    ssh_timeout: float = SSH_TIMEOUT,
 ) -> tuple[list[VmSpec], dict[str, float]]:
     """Boot the group's VMs in parallel and wait for SSH; returns the VMs and boot-to-SSH seconds.
 
@@ -255,7 +260,6 @@ def up_group(
     if shutil.which("qemu-img") is None:
         raise LabError("qemu-img is missing (Debian package qemu-utils; `make deps` installs it)")
     group = Group(name, paths)
-    down_group(paths, name)
     vms = [
         VmSpec(name, vm, i, free_tcp_port(), free_udp_port(), uuid.uuid4().hex)
         for i, vm in enumerate(vm_names)
@@ -273,7 +277,7 @@ def up_group(
                 argv, group.qemu_log(vm.name), group.qemu_pidfile(vm.name), cwd=group.vm_dir(vm.name)
             )
         with ThreadPoolExecutor(max_workers=len(vms)) as pool:
-            futures = {vm.name: pool.submit(_wait_ssh, group, vm, SSH_TIMEOUT) for vm in vms}
+            futures = {vm.name: pool.submit(_wait_ssh, group, vm, ssh_timeout) for vm in vms}
             boot_seconds = {vm: future.result() for vm, future in futures.items()}
     except BaseException:
         down_group(paths, name)

@@ -1,0 +1,87 @@
+"""What the lab needs on this machine, as plain reasons a test can skip with."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lab.aptsources import debian_sources, host_codename
+from lab.errors import LabError
+from lab.image import BaseImage
+from lab.paths import LabPaths
+
+# program -> Debian package that provides it
+LAB_PROGRAMS = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "debootstrap": "debootstrap",
+    "mkfs.ext4": "e2fsprogs",
+    "socat": "socat",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "dpkg-scanpackages": "dpkg-dev",
+    "apt-ftparchive": "apt-utils",
+    "docker-registry": "docker-registry",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
+}
+
+
+def missing_programs() -> list[str]:
+    return [
+        f"{prog} (Debian package {pkg})" for prog, pkg in LAB_PROGRAMS.items() if shutil.which(prog) is None
+    ]
+
+
+def mirror_problem(timeout: float = 10.0) -> str | None:
+    """Why the host's Debian mirror cannot serve the image/repo build, or None if it answers."""
+    try:
+        codename = host_codename()
+        source = next(s for s in debian_sources(codename) if codename in s.suites)
+    except LabError as exc:
+        return str(exc)
+    url = f"{source.uri}/dists/{codename}/InRelease"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except (urllib.error.URLError, OSError) as exc:
+        return f"the Debian mirror is unreachable ({url}: {exc})"
+
+
+def lab_missing(paths: LabPaths) -> list[str]:
+    """Everything that keeps the lab from booting VMs here; empty when it can."""
+    missing = missing_programs()
+    cached = BaseImage.in_dir(paths.image_dir).exists() and (paths.repo_dir / "www/Packages.gz").exists()
+    if not cached:  # the mirror is needed only to build what is not cached yet
+        problem = mirror_problem()
+        if problem:
+            missing.append(f"{problem} (needed to build the base image and apt repository)")
+    return missing
+
+
+def pouch_bin_dir_missing() -> str | None:
+    value = os.environ.get("POUCH_BIN_DIR")
+    if not value:
+        return "POUCH_BIN_DIR is not set (a directory holding the pouchd and pouch binaries)"
+    absent = [b for b in ("pouchd", "pouch") if not os.access(Path(value) / b, os.X_OK)]
+    if absent:
+        return f"POUCH_BIN_DIR={value} lacks executable {', '.join(absent)}"
+    return None
+
+
+# Requirement names a scenario can list in its molecule/<name>/requires.txt.
+REQUIREMENTS = {"pouch_bin_dir": pouch_bin_dir_missing}
+
+
+def requirement_missing(name: str) -> str | None:
+    """Why a named requirement is not met; ``env:VAR`` needs an environment variable set."""
+    if name.startswith("env:"):
+        var = name[4:]
+        return None if os.environ.get(var) else f"environment variable {var} is not set"
+    check = REQUIREMENTS.get(name)
+    if check is None:
+        return f"unknown requirement {name!r} (known: {', '.join(sorted(REQUIREMENTS))}, env:VAR)"
+    return check()
