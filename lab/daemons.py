@@ -102,7 +102,9 @@ class PrivateDaemon:
     kind = ""
     socket_name = ""
 
-    def __init__(self, state_dir: Path | None = None, registry: str | None = None, keep_state: bool = False) -> None:
+    def __init__(
+        self, state_dir: Path | None = None, registry: str | None = None, keep_state: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix=f"pa-{self.kind}-", dir="/tmp"))
         self.registry = registry
         self.keep_state = keep_state
@@ -156,7 +158,9 @@ class PrivateDaemon:
             if self.process.poll() is not None:
                 tail = self.log.read_text(errors="replace")[-2000:]
                 self.stop()
-                raise DaemonError(f"{self.kind} exited with {self.process.returncode}; see {self.log}:\n{tail}")
+                raise DaemonError(
+                    f"{self.kind} exited with {self.process.returncode}; see {self.log}:\n{tail}"
+                )
             try:
                 if _unix_get(self.socket, "/_ping")[0] == 200:
                     return
@@ -187,17 +191,24 @@ class PrivateDaemon:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
         self._kill_leftovers()
+        self._stop_helpers()
         _unmount_under(self.state_dir)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         if not self.keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _kill_leftovers(self) -> None:
+        self._kill_leftovers_except(None)
+
+    def _stop_helpers(self) -> None:
+        """Stop side processes (lxcfs) once the daemon and its containers are gone."""
+
+    def _kill_leftovers_except(self, spared: int | None) -> None:
         """Container shims and a spawned containerd outlive the daemon when it is killed: end the
         processes whose command line names this daemon's state directory."""
         marker = str(self.state_dir).encode()
         for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            if not proc.name.isdigit() or int(proc.name) in (os.getpid(), spared):
                 continue
             try:
                 cmdline = (proc / "cmdline").read_bytes()
@@ -229,11 +240,13 @@ class DockerDaemon(PrivateDaemon):
             # Root here lacks CAP_SYS_RESOURCE: a negative OOM score adjustment would fail.
             "--oom-score-adjust=0",
             "--storage-driver=overlay2",
+            # A second runtime name lets the tests change `runtime` on a container.
+            "--add-runtime=runc2=/usr/sbin/runc",
         ]
 
 
 class PouchDaemon(PrivateDaemon):
-    """pouchd with its own containerd, home dir and socket (recipe: /opt/pouch/NOTES.md)."""
+    """pouchd with its own containerd, lxcfs, bridge, namespace and home (recipe: /opt/pouch/NOTES.md)."""
 
     kind = "pouch"
     socket_name = "pouchd.sock"
@@ -241,26 +254,106 @@ class PouchDaemon(PrivateDaemon):
     def __init__(self, bin_dir: Path, state_dir: Path | None = None, registry: str | None = None, **kwargs: Any) -> None:
         super().__init__(state_dir=state_dir, registry=registry, **kwargs)
         self.bin_dir = bin_dir
+        self.namespace = f"pouch-{self.bridge}"
+        self.lxcfs_home = self.state_dir / "lxc" / "lxcfs"
+        self.lxcfs: subprocess.Popen[bytes] | None = None
+        self._had_docker_user_jump = False
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["PATH"] = f"{self.bin_dir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+        env["PATH"] = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         return env
 
-    def command(self) -> list[str]:
-        argv = [
-            str(self.bin_dir / "pouchd"),
-            f"--home-dir={self.state_dir / 'home'}",
-            f"--exec-root-dir={self.state_dir / 'exec'}",
-            f"--listen=unix://{self.socket}",
-            f"--pidfile={self.pidfile}",
-            f"--containerd-path={self.bin_dir / 'containerd'}",
-            f"--bridge-name={self.bridge}",
-            f"--bip={self.bridge_address}",
-            "--iptables=false",
-            "--ipforward=false",
-            "--oom-score-adj=0",
-        ]
+    def _create_bridge(self) -> None:
+        # pouchd creates (and keeps) its bridge itself; only pick a free subnet for it.
+        self.subnet = _free_subnet()
+        self.bridge_address = f"{self.subnet}.1/24"
+        self._had_docker_user_jump = _iptables_has_forward_jump()
+        self._start_lxcfs()
+
+    def _start_lxcfs(self) -> None:
+        self.lxcfs_home.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / "lxcfs.log").open("ab") as log:
+            self.lxcfs = subprocess.Popen(
+                ["lxcfs", str(self.lxcfs_home)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if f" {self.lxcfs_home} " in Path("/proc/self/mountinfo").read_text():
+                return
+            time.sleep(0.1)
+        raise DaemonError(f"lxcfs did not mount {self.lxcfs_home}; see {self.state_dir / 'lxcfs.log'}")
+
+    def config(self) -> dict[str, Any]:
+        wrapper = self.bin_dir / "pouch-containerd-wrapper"
+        run = self.state_dir / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "home-dir": str(self.state_dir / "home"),
+            "listen": [self.host],
+            "containerd": str(run / "containerd.sock"),
+            "containerd-path": str(wrapper if wrapper.exists() else self.bin_dir / "containerd"),
+            "pidfile": str(self.pidfile),
+            "default-namespace": self.namespace,
+            "debug": False,
+            "default-runtime": "runc",
+            # A second runtime name lets the tests change `runtime` on a container.
+            "add-runtime": {"runc2": {"path": "runc"}},
+            "snapshotter": "overlayfs",
+            "cgroup-driver": "cgroupfs",
+            "enable-lxcfs": True,
+            "lxcfs-home": str(self.lxcfs_home),
+            "enable-cri": False,
+            "network-config": {
+                "exec-root-dir": str(run / "net"),
+                "bridge-config": {
+                    "bridge-name": self.bridge,
+                    "bip": self.bridge_address,
+                    "default-gateway": f"{self.subnet}.1",
+                    "fixed-cidr": f"{self.subnet}.0/24",
+                    "mtu": 1500,
+                    # Every boolean explicitly: pouchd resets unset booleans (NOTES Q4).
+                    "iptables": False,
+                    "ipforward": False,
+                    "userland-proxy": False,
+                },
+            },
+        }
         if self.registry:
-            argv += [f"--insecure-registries={self.registry}", f"--default-registry={self.registry}"]
-        return argv
+            config["insecure-registries"] = [self.registry]
+        return config
+
+    def command(self) -> list[str]:
+        config_file = self.state_dir / "config.json"
+        config_file.write_text(json.dumps(self.config(), indent=2))
+        # --config-file, never -c (that is the containerd address); --oom-score-adj=0 because
+        # 0 in the file counts as unset and root here cannot lower OOM scores.
+        return [str(self.bin_dir / "pouchd"), f"--config-file={config_file}", "--oom-score-adj=0"]
+
+    def _stop_helpers(self) -> None:
+        if self.lxcfs is not None and self.lxcfs.poll() is None:
+            self.lxcfs.terminate()  # SIGTERM unmounts; SIGKILL would leave a dead FUSE mount
+            try:
+                self.lxcfs.wait(10)
+            except subprocess.TimeoutExpired:
+                subprocess.run(["fusermount3", "-u", str(self.lxcfs_home)], capture_output=True)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        shutil.rmtree(f"/run/{self.namespace}", ignore_errors=True)
+        if not self._had_docker_user_jump:
+            # libnetwork adds this jump even with iptables off (NOTES N3); leave FORWARD as found.
+            subprocess.run(["iptables", "-D", "FORWARD", "-j", "DOCKER-USER"], capture_output=True)
+
+    def _kill_leftovers(self) -> None:
+        # Keep lxcfs alive until the containers using it are gone; stop() ends it afterwards.
+        lxcfs, self.lxcfs = self.lxcfs, None
+        try:
+            super()._kill_leftovers_except(lxcfs.pid if lxcfs else None)
+        finally:
+            self.lxcfs = lxcfs
+
+
+def _iptables_has_forward_jump() -> bool:
+    result = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True)
+    return "-j DOCKER-USER" in result.stdout

@@ -358,6 +358,9 @@ class PouchClient:
         query = {"force": "true" if force else "false", "v": "true" if volumes else "false"}
         self.request("DELETE", f"/containers/{name}", query=query, ok_statuses=(404,))
 
+    def rename_container(self, name: str, new_name: str) -> None:
+        self.request("POST", f"/containers/{name}/rename", query={"name": new_name})
+
     def update_container(self, name: str, body: dict[str, Any]) -> Any:
         return self.post_json(f"/containers/{name}/update", body=body)
 

@@ -241,10 +241,14 @@ class ContainerManager:
             after["image"] = (image or {}).get("Id") or normalize_image_reference(image_ref or "")
 
         if needs_recreate:
+            # The replacement is created under a temporary name first: if the daemon refuses the
+            # new configuration (unknown runtime, quota, ...), the old container is untouched.
+            temporary = f"{self.name}-replacement"
+            self.perform("create", self.create, desired, image, temporary)
             if running:
                 self.perform("stop", self.stop)
             self.perform("remove", self.remove, container)
-            self.perform("create", self.create, desired, image)
+            self.perform("rename", self.client.rename_container, temporary, self.name)
             keep_running = state == "started" or (state == "present" and running)
             if keep_running:
                 self.perform("start", self.start)
@@ -288,9 +292,10 @@ class ContainerManager:
         self.result["changed"] = True
 
     def perform(self, action: str, function: Any, *args: Any) -> None:
-        self.changed(action)
+        # Recorded after success, so a failure reports only what really happened.
         if not self.check_mode:
             function(*args)
+        self.changed(action)
 
     def auth(self) -> dict[str, Any] | None:
         auth = self.params.get("registry_auth")
@@ -321,9 +326,12 @@ class ContainerManager:
             return reference
         return normalize_image_reference(reference)
 
-    def create(self, desired: dict[str, Any], image: dict[str, Any] | None) -> None:
+    def create(self, desired: dict[str, Any], image: dict[str, Any] | None, name: str | None = None) -> None:
         body = self.create_body(desired, image)
-        self.client.create_container(self.name, body)
+        if name:
+            # A leftover replacement from an interrupted run would block the create.
+            self.client.remove_container(name, force=True, volumes=True)
+        self.client.create_container(name or self.name, body)
 
     def start(self) -> None:
         self.client.start_container(self.name)

@@ -445,7 +445,8 @@ OPTIONS: list[ContainerOption] = [
     ContainerOption("cpu_quota", "int", "value", "HostConfig.CpuQuota", from_api=_zero_if_none, update=BOTH),
     ContainerOption("cpu_period", "int", "value", "HostConfig.CpuPeriod", from_api=_zero_if_none, update=BOTH),
     ContainerOption("cpuset_cpus", "str", "value", "HostConfig.CpusetCpus", from_api=_empty_if_none, update=BOTH),
-    ContainerOption("pids_limit", "int", "value", "HostConfig.PidsLimit", from_api=_zero_if_none, update=BOTH),
+    # Both daemons answer 200 to a PidsLimit update at API 1.24 but keep the old limit: recreate.
+    ContainerOption("pids_limit", "int", "value", "HostConfig.PidsLimit", from_api=_zero_if_none),
     ContainerOption("privileged", "bool", "value", "HostConfig.Privileged", from_api=bool),
     ContainerOption(
         "cap_add", "list", "set", "HostConfig.CapAdd", elements="str", normalize=_capabilities, from_api=_capabilities
@@ -538,7 +539,6 @@ RESOURCE_UPDATE_FIELDS = {
     "cpu_quota": "CpuQuota",
     "cpu_period": "CpuPeriod",
     "cpuset_cpus": "CpusetCpus",
-    "pids_limit": "PidsLimit",
 }
 
 
