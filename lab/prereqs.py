@@ -72,8 +72,29 @@ def pouch_bin_dir_missing() -> str | None:
     return None
 
 
+def pouch_archive_missing() -> str | None:
+    """The pouch binary archive: $POUCH_ARCHIVE, else the newest /opt/pouch/pouch-*.tar.gz, with .sha256."""
+    value = os.environ.get("POUCH_ARCHIVE")
+    if value:
+        archive = Path(value)
+    else:
+        found = sorted(Path("/opt/pouch").glob("pouch-*.tar.gz"))
+        if not found:
+            return (
+                "no pouch binary archive: set POUCH_ARCHIVE or put pouch-*.tar.gz "
+                "(and its .sha256) in /opt/pouch"
+            )
+        archive = found[-1]
+    if not archive.is_file():
+        return f"the pouch binary archive {archive} does not exist (POUCH_ARCHIVE)"
+    checksum = archive.with_name(archive.name + ".sha256")
+    if not checksum.is_file():
+        return f"the pouch binary archive {archive} has no checksum file {checksum}"
+    return None
+
+
 # Requirement names a scenario can list in its molecule/<name>/requires.txt.
-REQUIREMENTS = {"pouch_bin_dir": pouch_bin_dir_missing}
+REQUIREMENTS = {"pouch_bin_dir": pouch_bin_dir_missing, "pouch_archive": pouch_archive_missing}
 
 
 def requirement_missing(name: str) -> str | None:
