@@ -11,7 +11,8 @@ description:
     managed node, or requiring it to be there already, optionally adds a tag to it, or removes it.
   - pouchd finds an image only under the exact name it was stored as, so O(name) is used as written
     (C(:latest) is added when no tag or digest is given); no C(docker.io/library/) expansion happens.
-  - Like community.docker's docker_image, but for pouchd's API 1.24 (which docker_image refuses) and dockerd alike.
+  - Like community.docker's docker_image, but for pouchd's API 1.24 (which docker_image refuses) and
+    dockerd alike.
 version_added: "0.1.0"
 author:
   - pouch-ansible contributors
@@ -21,14 +22,17 @@ attributes:
   check_mode:
     support: full
     details:
-      - Loads are predicted exactly (the archive names the image ID it holds). A forced pull of an image that is
-        already present is reported as a change, because only pulling tells whether the registry has a newer one.
+      - Loads are predicted exactly (the archive names the image ID it holds). A forced pull of an image
+        that is
+        already present is reported as a change, because only pulling tells whether the registry has a
+        newer one.
   diff_mode:
     support: full
 options:
   name:
     description:
-      - Image reference C([REGISTRY[:PORT]/]PATH[:TAG][@DIGEST]), or with O(state=absent) or O(source=local) an image ID.
+      - Image reference C([REGISTRY[:PORT]/]PATH[:TAG][@DIGEST]), or with O(state=absent) or
+        O(source=local) an image ID.
     type: str
     required: true
   tag:
@@ -42,25 +46,34 @@ options:
     choices: [present, absent]
   source:
     description:
-      - Where a missing image comes from. V(pull) pulls it from its registry; V(load) loads O(load_path); V(local)
+      - Where a missing image comes from. V(pull) pulls it from its registry; V(load) loads O(load_path);
+        V(local)
         requires it to be on the daemon already (fails otherwise), for tagging an existing image.
     type: str
     default: pull
     choices: [pull, load, local]
   load_path:
     description:
-      - Image archive on the managed node for O(source=load), a docker-archive (C(docker save), C(skopeo copy ...
+      - Image archive on the managed node for O(source=load), a docker-archive (C(docker save), C(skopeo
+        copy ...
         docker-archive:)) or an OCI image layout tar. Needed with O(source=load).
-      - On pouchd the archive is loaded with C(?name=REPOSITORY), so only the wanted repository's references are
-        imported. An OCI archive whose images are tagged only C(TAG) (annotation C(org.opencontainers.image.ref.name))
-        becomes C(REPOSITORY:TAG). A docker-archive's tags are stored normalized (C(docker.io/library/busybox:v2));
-        when O(name) is spelled differently, the module also tags the image as O(name), so it can be found by it.
-      - On dockerd the whole archive is loaded (dockerd has no name filter); dockerd 20.10 cannot load OCI archives.
-      - The archive is read on the node first; if it holds no image for O(name) the task fails before loading anything.
+      - On pouchd the archive is loaded with C(?name=REPOSITORY), so only the wanted repository's
+        references are
+        imported. An OCI archive whose images are tagged only C(TAG) (annotation
+        C(org.opencontainers.image.ref.name))
+        becomes C(REPOSITORY:TAG). A docker-archive's tags are stored normalized
+        (C(docker.io/library/busybox:v2));
+        when O(name) is spelled differently, the module also tags the image as O(name), so it can be found
+        by it.
+      - On dockerd the whole archive is loaded (dockerd has no name filter); dockerd 20.10 cannot load OCI
+        archives.
+      - The archive is read on the node first; if it holds no image for O(name) the task fails before
+        loading anything.
     type: path
   force_source:
     description:
-      - Pull or load again even if the image is present. The task reports a change only when the image ID changed.
+      - Pull or load again even if the image is present. The task reports a change only when the image ID
+        changed.
     type: bool
     default: false
   force_absent:
@@ -71,7 +84,8 @@ options:
     default: false
   repository:
     description:
-      - With O(state=present), also tag the image as C(REPOSITORY[:TAG]) (C(POST /images/{name}/tag)). Without a tag
+      - With O(state=present), also tag the image as C(REPOSITORY[:TAG]) (C(POST /images/{name}/tag)).
+        Without a tag
         the tag of O(name) is used. Changed when the tag is missing or names another image.
     type: str
   registry_auth:
@@ -90,7 +104,8 @@ options:
         description: Registry address the credentials are for.
         type: str
 notes:
-  - A pull that fails, before or in the middle of the progress stream, fails the task with the registry's message
+  - A pull that fails, before or in the middle of the progress stream, fails the task with the registry's
+    message
     and leaves an image already present under O(name) untouched.
 seealso:
   - module: pouch_container
@@ -131,7 +146,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 image:
-  description: The image's inspect output after the task (empty when absent; null when only predicted in check mode).
+  description: The image's inspect output after the task (empty when absent; null when only predicted in
+    check mode).
   returned: success
   type: dict
   sample: {"Id": "sha256:a1d58372c667", "RepoTags": ["registry.example.com:5000/library/busybox:1.36"]}
@@ -147,7 +163,8 @@ progress:
   type: dict
   sample: {"events": 4, "layers": ["layer-sha256:aaf4c0e8aab7"], "status": "done"}
 load:
-  description: How the archive was (or would be) loaded, the C(?name=) sent, and the name and image ID it yields.
+  description: How the archive was (or would be) loaded, the C(?name=) sent, and the name and image ID it
+    yields.
   returned: when an archive was loaded or a load was predicted
   type: dict
   sample: {"archive": "/var/tmp/app.tar", "format": "oci-archive", "name_parameter": "app",

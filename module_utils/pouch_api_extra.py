@@ -7,10 +7,10 @@ post_json; only the archive upload for POST /images/load streams a file, which r
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
-import socket
 import ssl
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -74,8 +74,10 @@ def load_image(client: PouchClient, archive_path: str, name: str | None = None) 
         data = response.read()
         status = response.status
     except ssl.SSLError as exc:
-        raise PouchConnectionError(f"POST {path}: TLS error talking to {client.settings.host}: {exc}") from exc
-    except (OSError, socket.timeout, http.client.HTTPException) as exc:
+        raise PouchConnectionError(
+            f"POST {path}: TLS error talking to {client.settings.host}: {exc}"
+        ) from exc
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
         raise PouchConnectionError(
             f"POST {path}: cannot talk to the daemon at {client.settings.host}: {exc or type(exc).__name__}",
             method="POST",
@@ -87,11 +89,11 @@ def load_image(client: PouchClient, archive_path: str, name: str | None = None) 
     text = data.decode(errors="replace")
     if status >= 400:
         message = text.strip()
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(message).get("message") or message
-        except (ValueError, AttributeError):
-            pass
-        raise PouchError(f"POST {path} failed with HTTP {status}: {message}", status=status, method="POST", path=path)
+        raise PouchError(
+            f"POST {path} failed with HTTP {status}: {message}", status=status, method="POST", path=path
+        )
     events = parse_json_stream(text) if text.strip() else []
     error = stream_error(events)
     if error:

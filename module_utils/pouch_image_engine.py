@@ -25,7 +25,8 @@ from ansible.module_utils.pouch_common import (
 
 # docker/distribution reference grammar (reference/regexp.go), anchored.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,}"
 REFERENCE_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$")
@@ -63,8 +64,9 @@ def check_reference(reference: str, what: str = "name") -> None:
         raise ImageInputError(f"{what} must not be empty")
     if not REFERENCE_RE.match(reference):
         raise ImageInputError(
-            f"{what} {reference!r} is not a valid image reference: expected [REGISTRY[:PORT]/]PATH[:TAG][@DIGEST] "
-            "with a lowercase path (letters, digits and . _ - separators)"
+            f"{what} {reference!r} is not a valid image reference: expected "
+            "[REGISTRY[:PORT]/]PATH[:TAG][@DIGEST] with a lowercase path "
+            "(letters, digits and . _ - separators)"
         )
 
 
@@ -168,8 +170,9 @@ def plan_load(archive: Archive, reference: str, on_pouch: bool) -> LoadPlan:
         if tag in bare:
             if not on_pouch:
                 raise ImageInputError(
-                    f"{archive.path} is an OCI archive whose image is tagged only {tag!r}: dockerd cannot name it "
-                    f"{reference}; use a docker-archive (or pouchd, which names it REPOSITORY:TAG)"
+                    f"{archive.path} is an OCI archive whose image is tagged only {tag!r}: dockerd "
+                    f"cannot name it {reference}; use a docker-archive "
+                    "(or pouchd, which names it REPOSITORY:TAG)"
                 )
             return LoadPlan(repository, reference, bare[tag], False)
         raise ImageInputError(
@@ -177,7 +180,9 @@ def plan_load(archive: Archive, reference: str, on_pouch: bool) -> LoadPlan:
         )
     wanted = docker_normalized(reference)
     if wanted not in archive.references:
-        raise ImageInputError(f"{archive.path} holds no image named {reference}: it holds {', '.join(available)}")
+        raise ImageInputError(
+            f"{archive.path} holds no image named {reference}: it holds {', '.join(available)}"
+        )
     if not on_pouch:
         return LoadPlan(None, reference, archive.references[wanted], False)
     wanted_repository = split_image_reference(wanted)[0]
@@ -226,18 +231,23 @@ class ImageManager:
                 raise ImageInputError("tag cannot be combined with an image ID in name")
             if self.params["state"] == "present" and self.params["source"] != "local":
                 raise ImageInputError(
-                    f"name {name} is an image ID: IDs cannot be pulled or loaded; use source=local or a reference"
+                    f"name {name} is an image ID: IDs cannot be pulled or loaded; "
+                    "use source=local or a reference"
                 )
             return name
         check_reference(name)
         repository, own_tag, digest = split_image_reference(name)
         if tag is not None:
             if not TAG_RE.match(tag):
-                raise ImageInputError(f"tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' and '-'")
+                raise ImageInputError(
+                    f"tag {tag!r} is not a valid tag: up to 128 letters, digits, '_', '.' and '-'"
+                )
             if digest:
                 raise ImageInputError(f"tag {tag!r} cannot be combined with a digest in name {name}")
             if own_tag and own_tag != tag:
-                raise ImageInputError(f"name {name} already carries tag {own_tag!r}, which differs from tag {tag!r}")
+                raise ImageInputError(
+                    f"name {name} already carries tag {own_tag!r}, which differs from tag {tag!r}"
+                )
             name = f"{repository}:{tag}"
         if digest and self.params["source"] == "load":
             raise ImageInputError(f"name {name} has a digest: loaded images are named by tag, not digest")
@@ -283,7 +293,9 @@ class ImageManager:
         if target is not None:
             image = self.ensure_tag(reference, image, target)
         self.result["image"] = image
-        self.result["diff"]["after"] = image_summary(image) if image else {"id": "(new image)", "tags": [reference]}
+        self.result["diff"]["after"] = (
+            image_summary(image) if image else {"id": "(new image)", "tags": [reference]}
+        )
         return self.result
 
     def absent(self, reference: str, before: dict[str, Any] | None) -> dict[str, Any]:
@@ -314,7 +326,9 @@ class ImageManager:
                 users.append(str(names[0]).lstrip("/"))
         return users
 
-    def present(self, reference: str, before: dict[str, Any] | None, archive: Archive | None) -> dict[str, Any] | None:
+    def present(
+        self, reference: str, before: dict[str, Any] | None, archive: Archive | None
+    ) -> dict[str, Any] | None:
         source = self.params["source"]
         if source == "local":
             if before is None:
@@ -371,10 +385,17 @@ class ImageManager:
 
     def similar(self, reference: str) -> str:
         repository = split_image_reference(reference)[0]
-        found = [tag for image in list_images(self.client) for tag in image.get("RepoTags") or [] if repository in tag]
+        found = [
+            tag
+            for image in list_images(self.client)
+            for tag in image.get("RepoTags") or []
+            if repository in tag
+        ]
         return ", ".join(sorted(found)) or "none"
 
-    def ensure_tag(self, reference: str, image: dict[str, Any] | None, target: tuple[str, str]) -> dict[str, Any] | None:
+    def ensure_tag(
+        self, reference: str, image: dict[str, Any] | None, target: tuple[str, str]
+    ) -> dict[str, Any] | None:
         repository, tag = target
         target_reference = f"{repository}:{tag}"
         existing = self.client.inspect_image(target_reference)

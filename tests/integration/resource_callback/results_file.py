@@ -1,4 +1,4 @@
-"""Test-only stdout callback: append every task result (diff included) as one JSON line to $PA_RESULTS_FILE."""
+"""Test-only stdout callback: every task result (diff included) as one JSON line in $PA_RESULTS_FILE."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 name: results_file
 type: stdout
 short_description: Write task results as JSON lines for the module tests
-description: Appends every task result, with its diff, as one JSON line to the file named by E(PA_RESULTS_FILE).
+description: Appends every task result, with its diff, as a JSON line to the file E(PA_RESULTS_FILE).
 """
 
 
