@@ -151,7 +151,7 @@ class ContainerManager:
             current = option.current(container)
             if option.image_defaults and isinstance(current, dict):
                 current = self._without_image_defaults(option, current, value, image)
-            if compare(option, modes[name], value, current):
+            if compare(option, modes[name], value, current) or self._same_network_container(name, value, current):
                 continue
             updatable = option.update == BOTH or (option.update == POUCH and pouch)
             if updatable and option.kind == "dict" and set(current or {}) - set(value):
@@ -159,6 +159,13 @@ class ContainerManager:
                 updatable = modes[name] != "strict"
             result.append(Difference(name, current, value, updatable))
         return result
+
+    def _same_network_container(self, name: str, desired: Any, current: Any) -> bool:
+        """dockerd stores network_mode container:NAME as container:ID; pouchd keeps the name."""
+        if name != "network_mode" or not str(desired).startswith("container:"):
+            return False
+        peer = self.client.inspect_container(str(desired).split(":", 1)[1])
+        return peer is not None and current == f"container:{peer.get('Id')}"
 
     @staticmethod
     def _without_image_defaults(

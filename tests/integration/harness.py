@@ -1,0 +1,161 @@
+"""Run pouch_container the real way (ansible-playbook, -c local, the repo's ansible.cfg) and read results.
+
+Each call writes a one-play playbook whose tasks all `register` and `ignore_errors`; a last task
+dumps the registered results to JSON, so a test gets every task's full module result in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Daemon:
+    """A running private daemon as the tests see it."""
+
+    kind: str  # "docker" or "pouch"
+    host: str
+    images: dict[str, str]  # tag -> full reference in the local registry
+    registry: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sdk(self) -> docker.APIClient:
+        # The independent view of the daemon: the docker SDK at API 1.24.
+        return docker.APIClient(base_url=self.host, version="1.24", timeout=60)
+
+    def inspect(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.sdk.inspect_container(name)
+        except docker.errors.NotFound:
+            return None
+
+    def container_snapshot(self) -> list[tuple[str, str, str]]:
+        """(name, id, status-word) of every container: compare before/after a failing task."""
+        result = []
+        for item in self.sdk.containers(all=True):
+            detail = self.sdk.inspect_container(item["Id"])
+            result.append((detail["Name"].lstrip("/"), detail["Id"], detail["State"]["Status"]))
+        return sorted(result)
+
+    def remove(self, *names: str) -> None:
+        for name in names:
+            try:
+                self.sdk.remove_container(name, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def ansible_env(daemon: Daemon | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        # The "node" is this machine: its system Python, standard library only, runs the module.
+        ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+    )
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    if daemon is not None:
+        env["POUCH_HOST"] = daemon.host  # exercises the env fallback of pouch_host
+    env.update(extra or {})
+    return env
+
+
+def run_tasks(
+    daemon: Daemon | None,
+    tasks: list[dict[str, Any]],
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> list[dict[str, Any]]:
+    """Run pouch_container tasks in one playbook; return each task's registered result.
+
+    A task is a dict of module args, optionally with the keys `_check` (check mode) and `_diff`.
+    """
+    with tempfile.TemporaryDirectory(prefix="pa-play-") as tmp:
+        out = Path(tmp) / "results.json"
+        play_tasks: list[dict[str, Any]] = []
+        for index, task in enumerate(tasks):
+            args = {k: v for k, v in task.items() if not k.startswith("_")}
+            play_tasks.append(
+                {
+                    "name": f"step {index}",
+                    "pouch_container": args,
+                    "register": f"r{index}",
+                    "ignore_errors": True,
+                    "check_mode": bool(task.get("_check")),
+                    "diff": bool(task.get("_diff", True)),
+                }
+            )
+        results_expr = "{{ [" + ", ".join(f"r{i}" for i in range(len(tasks))) + "] | to_json }}"
+        play_tasks.append(
+            {
+                "name": "dump results",
+                "ansible.builtin.copy": {"content": results_expr, "dest": str(out), "mode": "0600"},
+                "check_mode": False,
+                "diff": False,
+            }
+        )
+        playbook = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": play_tasks}]
+        path = Path(tmp) / "play.yml"
+        path.write_text(json.dumps(playbook))
+        proc = subprocess.run(
+            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
+            cwd=ROOT,
+            env=ansible_env(daemon, extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if not out.exists():
+            raise AssertionError(f"ansible-playbook failed (rc {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return json.loads(out.read_text())
+
+
+def run_task(daemon: Daemon | None, extra_env: dict[str, str] | None = None, **args: Any) -> dict[str, Any]:
+    return run_tasks(daemon, [args], extra_env=extra_env)[0]
+
+
+def run_playbook(playbook: Path, extra_vars: dict[str, Any], env: dict[str, str] | None = None) -> tuple[int, str]:
+    proc = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            json.dumps(extra_vars),
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=ansible_env(None, env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def core_actions(actions: list[str]) -> list[str]:
+    """Actions without the pull, which depends on what earlier tests already pulled."""
+    return [action for action in actions if action != "pull"]
