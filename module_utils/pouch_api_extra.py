@@ -117,7 +117,8 @@ def create_network(client: PouchClient, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def remove_network(client: PouchClient, name: str) -> None:
-    client.request("DELETE", f"/networks/{name}", ok_statuses=(404,))
+    """DELETE /networks/{name}: by name, because pouchd answers 404 to a delete by network ID."""
+    client.request("DELETE", f"/networks/{name}")
 
 
 def connect_network(
