@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -21,7 +22,7 @@ from lab.errors import LabError
 from lab.paths import LabPaths
 
 # Bump when the build steps below change, so cached images are rebuilt.
-BUILD_VERSION = "4"
+BUILD_VERSION = "5"
 IMAGE_SIZE = "4G"
 # What a lab node needs before any role runs: boot (systemd, udev, kernel), remote access
 # (ssh, python3 and python3-apt for Ansible's apt module), and network checks.
@@ -222,6 +223,10 @@ def _configure_rootfs(rootfs: Path, pubkey: str, log: Path) -> None:
     )
     shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
     (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
+    # An old mtime: Ansible's apt module takes the lists dir's mtime as the last update, so a fresh
+    # one would make `cache_valid_time` skip the first `apt-get update` on a new VM.
+    for d in (rootfs / "var/lib/apt/lists/partial", rootfs / "var/lib/apt/lists"):
+        os.utime(d, (0, 0))
     for deb in (rootfs / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     network = etc / "systemd/network"
