@@ -322,3 +322,27 @@ def test_bridge_nf_call_off_leaves_bridge_sysctls_alone() -> None:
 def test_missing_br_netfilter_is_reported() -> None:
     decision = pk.decide(fixture(CENTOS6), {"runlxc_source": "archive"})
     assert any("br_netfilter" in warning for warning in decision["warnings"])
+
+
+def test_recorded_lab_vm_after_converge() -> None:
+    """Recorded on a lab VM after the role ran: nothing left to load, only the side effect's drift."""
+    decision = pk.decide(fixture("recorded_labvm_debian12_6.1.0-50-amd64.json"))
+    assert decision["supported"] is True
+    assert decision["snapshotter"] == "overlayfs"
+    assert decision["cgroup_version"] == "v2"
+    assert decision["boot_modules"] == ["overlay", "br_netfilter"]
+    assert decision["modules_to_load"] == []
+    assert decision["disabled_features"] == ["kernel_memory"]
+    # Recorded while molecule's side effect had lowered max_user_instances to 128 by hand.
+    assert decision["sysctl_drift"] == ["fs.inotify.max_user_instances"]
+
+
+def test_hand_written_debian12_matches_the_lab_recording() -> None:
+    written = fixture(DEBIAN12)
+    recorded = fixture("recorded_labvm_debian12_6.1.0-50-amd64.json")
+    for key in ("kernel", "distribution", "cgroup", "namespaces", "seccomp"):
+        if key == "cgroup":
+            assert written[key]["v2_controllers"] == recorded[key]["v2_controllers"]
+            assert written[key]["knobs"] == recorded[key]["knobs"]
+        else:
+            assert written[key] == recorded[key], key
