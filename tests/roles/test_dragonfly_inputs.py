@@ -1,0 +1,139 @@
+"""roles/dragonfly bad input on this machine (connection local, no VM): each case stops with a
+clear message before anything is installed.
+
+- Dragonfly not enabled: the role ends at once;
+- enabled without the supernode group: names the group;
+- a supernode host without an address: names the host and the variable;
+- a wrong archive checksum: both sums, nothing copied;
+- generation 2 without its binaries: says they must be supplied;
+- an unreachable supernode: the peer names the URL that failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+PLAYBOOK = """
+- name: Run the dragonfly role
+  hosts: all
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Run {tasks_from}
+      ansible.builtin.include_role:
+        name: dragonfly
+        tasks_from: {tasks_from}
+"""
+
+
+def run_role(
+    tmp_path: Path, extra: dict, groups: dict[str, list[str]] | None = None, tasks_from: str = "main"
+) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / f"dragonfly-{tasks_from}.yml"
+    playbook.write_text(PLAYBOOK.format(tasks_from=tasks_from))
+    inventory = {"all": {"hosts": {"node1": {"ansible_host": "127.0.0.1", "test_ip": "127.0.0.1"}}}}
+    if groups:
+        inventory["all"]["children"] = {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()}
+    inventory_file = tmp_path / "inventory.json"
+    inventory_file.write_text(json.dumps(inventory))
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    )
+    extra = {
+        "ansible_python_interpreter": sys.executable,
+        "dragonfly_cache_dir": str(tmp_path / "cache"),
+        "dragonfly_bin_dir": str(tmp_path / "bin"),
+        "dragonfly_address_var": "test_ip",
+        "dragonfly_registry_mirror_remote": "http://127.0.0.1:5000",
+        **extra,
+    }
+    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory_file), str(playbook), "-e", json.dumps(extra)]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[Path, str]:
+    src = tmp_path / "stage" / "bin"
+    src.mkdir(parents=True)
+    for name in ("supernode", "dfget", "dfdaemon"):
+        (src / name).write_text("#!/bin/sh\necho stub\n")
+    path = tmp_path / "dragonfly-test.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname="bin")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_disabled_role_ends_without_changes(tmp_path: Path) -> None:
+    result = run_role(tmp_path, {"dragonfly_enabled": False})
+    assert result.returncode == 0, output(result)
+    assert "changed=0" in result.stdout
+    assert not (tmp_path / "cache").exists()
+
+
+def test_missing_supernode_group(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    path, digest = archive
+    extra = {"dragonfly_enabled": True, "dragonfly_archive_src": str(path), "dragonfly_archive_sha256": digest}
+    result = run_role(tmp_path, extra)
+    assert result.returncode != 0
+    assert "The inventory group 'dragonfly_supernodes' (dragonfly_supernode_group) is missing or empty" in output(result)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_supernode_without_address(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    path, digest = archive
+    extra = {
+        "dragonfly_enabled": True,
+        "dragonfly_archive_src": str(path),
+        "dragonfly_archive_sha256": digest,
+        "dragonfly_address_var": "no_such_var",
+    }
+    result = run_role(tmp_path, extra, groups={"dragonfly_supernodes": ["node1"]})
+    assert result.returncode != 0
+    text = output(result)
+    assert "No address for supernode host(s) ['node1']" in text, text
+    assert "the host variable no_such_var (dragonfly_address_var) is not set" in text
+
+
+def test_checksum_mismatch_installs_nothing(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    path, digest = archive
+    wrong = "0" * 64
+    extra = {"dragonfly_enabled": True, "dragonfly_archive_src": str(path), "dragonfly_archive_sha256": wrong}
+    result = run_role(tmp_path, extra, groups={"dragonfly_supernodes": ["node1"]})
+    assert result.returncode != 0
+    text = output(result)
+    assert f"has sha256 {digest}, expected {wrong} (dragonfly_archive_sha256)" in text, text
+    assert "Nothing was copied or installed" in text
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "bin").exists()
+
+
+def test_generation_2_without_binaries(tmp_path: Path) -> None:
+    result = run_role(tmp_path, {"dragonfly_enabled": True, "dragonfly_generation": 2})
+    assert result.returncode != 0
+    assert "dragonfly_generation is 2 (Dragonfly2), but no Dragonfly2 binaries were supplied" in output(result)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_unreachable_supernode_stops_the_peer(tmp_path: Path) -> None:
+    # Port 9 (discard) on loopback: nothing listens there.
+    extra = {"dragonfly_enabled": True, "dragonfly_supernode_port": 9}
+    result = run_role(tmp_path, extra, groups={"dragonfly_supernodes": ["node1"]}, tasks_from="peer")
+    assert result.returncode != 0
+    text = output(result)
+    assert "node1 reaches no supernode of 'dragonfly_supernodes': http://127.0.0.1:9/_ping" in text, text
