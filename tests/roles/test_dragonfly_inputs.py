@@ -89,10 +89,15 @@ def test_disabled_role_ends_without_changes(tmp_path: Path) -> None:
 
 def test_missing_supernode_group(tmp_path: Path, archive: tuple[Path, str]) -> None:
     path, digest = archive
-    extra = {"dragonfly_enabled": True, "dragonfly_archive_src": str(path), "dragonfly_archive_sha256": digest}
+    extra = {
+        "dragonfly_enabled": True,
+        "dragonfly_archive_src": str(path),
+        "dragonfly_archive_sha256": digest,
+    }
     result = run_role(tmp_path, extra)
     assert result.returncode != 0
-    assert "The inventory group 'dragonfly_supernodes' (dragonfly_supernode_group) is missing or empty" in output(result)
+    wanted = "The inventory group 'dragonfly_supernodes' (dragonfly_supernode_group) is missing or empty"
+    assert wanted in output(result)
     assert not (tmp_path / "cache").exists()
 
 
@@ -126,7 +131,8 @@ def test_checksum_mismatch_installs_nothing(tmp_path: Path, archive: tuple[Path,
 def test_generation_2_without_binaries(tmp_path: Path) -> None:
     result = run_role(tmp_path, {"dragonfly_enabled": True, "dragonfly_generation": 2})
     assert result.returncode != 0
-    assert "dragonfly_generation is 2 (Dragonfly2), but no Dragonfly2 binaries were supplied" in output(result)
+    wanted = "dragonfly_generation is 2 (Dragonfly2), but no Dragonfly2 binaries were supplied"
+    assert wanted in output(result)
     assert not (tmp_path / "cache").exists()
 
 
