@@ -128,9 +128,11 @@ def main() -> None:
             module.fail_json(msg=f"sysctl_minimums[{name!r}] must be a non-negative integer, got {value!r}")
 
     def run_command(argv: list[str]) -> tuple[int, str, str]:
-        if module.get_bin_path(argv[0], opt_dirs=["/sbin", "/usr/sbin"]) is None:
+        # modprobe and xfs_info live in sbin dirs that a non-login PATH may lack.
+        executable = module.get_bin_path(argv[0], opt_dirs=["/sbin", "/usr/sbin"])
+        if executable is None:
             return 127, "", f"{argv[0]} not found"
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
+        return module.run_command([executable, *argv[1:]], environ_update={"LC_ALL": "C"})
 
     extra_sysctls = tuple(params["sysctls"]) + tuple(params["sysctl_minimums"])
     if params["recorded_facts"] is not None:
