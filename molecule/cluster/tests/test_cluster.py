@@ -51,7 +51,7 @@ def run_info() -> dict:
 
 
 def test_peer_units_active(host) -> None:
-    for unit in ("dragonfly-dfget-server", "dragonfly-dfdaemon"):
+    for unit in ("dragonfly-dfget-server", "dfdaemon"):
         service = host.service(unit)
         assert service.is_running, unit
         assert service.is_enabled, unit
@@ -119,7 +119,7 @@ def test_pull_with_dfdaemon_down_fell_back_to_the_registry(host) -> None:
         pytest.skip("dfdaemon was stopped on cluster3")
     record = json.loads(host.file("/root/dragonfly-check-nopeer.json").content_string)["nopeer"]
     assert str(8 << 20) in record["run_output"]
-    assert host.service("dragonfly-dfdaemon").is_running  # started again afterwards
+    assert host.service("dfdaemon").is_running  # started again afterwards
 
 
 def test_pull_with_supernode_down_went_back_to_source(host) -> None:
