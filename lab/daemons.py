@@ -42,7 +42,8 @@ def pouch_bin_dir() -> Path | None:
 
 def pouch_missing_reason() -> str:
     looked = os.environ.get("POUCH_BIN_DIR") or str(DEFAULT_POUCH_BIN_DIR)
-    return f"pouchd not available: set POUCH_BIN_DIR to a directory holding pouchd and pouch (looked in {looked})"
+    what = "set POUCH_BIN_DIR to a directory holding pouchd and pouch"
+    return f"pouchd not available: {what} (looked in {looked})"
 
 
 def dockerd_missing_reason() -> str | None:
@@ -251,7 +252,9 @@ class PouchDaemon(PrivateDaemon):
     kind = "pouch"
     socket_name = "pouchd.sock"
 
-    def __init__(self, bin_dir: Path, state_dir: Path | None = None, registry: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, bin_dir: Path, state_dir: Path | None = None, registry: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(state_dir=state_dir, registry=registry, **kwargs)
         self.bin_dir = bin_dir
         self.namespace = f"pouch-{self.bridge}"
@@ -275,7 +278,11 @@ class PouchDaemon(PrivateDaemon):
         self.lxcfs_home.mkdir(parents=True, exist_ok=True)
         with (self.state_dir / "lxcfs.log").open("ab") as log:
             self.lxcfs = subprocess.Popen(
-                ["lxcfs", str(self.lxcfs_home)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                # Its own pidfile: lxcfs locks /run/lxcfs.pid by default, so a second instance would exit.
+                ["lxcfs", "-p", str(self.state_dir / "lxcfs.pid"), str(self.lxcfs_home)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

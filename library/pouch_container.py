@@ -26,7 +26,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Check mode computes the same plan as a real run and reports its actions, without changing the daemon.
+    details: Check mode computes the same plan as a real run and reports its actions, without changing the
+      daemon.
   diff_mode:
     support: full
 options:
@@ -45,14 +46,17 @@ options:
     choices: [absent, present, started, stopped]
   image:
     description:
-      - Image reference (C(name[:tag]) or C(name@digest)), or an image ID. C(:latest) is added when no tag is given.
-      - The reference is used exactly as written for lookup, pull and create, because pouchd finds images by the
+      - Image reference (C(name[:tag]) or C(name@digest)), or an image ID. C(:latest) is added when no tag is
+        given.
+      - The reference is used exactly as written for lookup, pull and create, because pouchd finds images by
+        the
         name they were stored under.
       - Needed to create a container; optional to stop, start or remove an existing one.
     type: str
   pull:
     description:
-      - V(missing) pulls when the image is not on the daemon, V(always) pulls every time (reports a change only when
+      - V(missing) pulls when the image is not on the daemon, V(always) pulls every time (reports a change
+        only when
         the image ID changed), V(never) fails when the image is absent.
     type: str
     default: missing
@@ -74,7 +78,8 @@ options:
         type: str
   image_upgrade:
     description:
-      - When the image changes, upgrade the container in place with pouchd's upgrade endpoint instead of recreating it.
+      - When the image changes, upgrade the container in place with pouchd's upgrade endpoint instead of
+        recreating it.
       - pouchd only; fails on dockerd.
     type: bool
     default: false
@@ -89,9 +94,11 @@ options:
   comparisons:
     description:
       - How each option is compared, by option name (or alias), plus V(*) for every option and V(image).
-      - V(strict) needs an exact match; V(ignore) never compares; V(allow_more_present) (list-like and dict options)
+      - V(strict) needs an exact match; V(ignore) never compares; V(allow_more_present) (list-like and dict
+        options)
         accepts extra entries on the container.
-      - Defaults are V(strict) for plain and ordered-list options, V(allow_more_present) for O(env), O(labels),
+      - Defaults are V(strict) for plain and ordered-list options, V(allow_more_present) for O(env),
+        O(labels),
         O(published_ports), O(volumes), O(cap_add), O(cap_drop), O(devices), O(extra_hosts), O(log_options),
         O(disk_quota) and O(spec_annotation), and V(ignore) for O(stop_timeout). V(*) accepts only V(strict)
         or V(ignore).
@@ -115,7 +122,8 @@ options:
     type: bool
     default: true
   command:
-    description: Command (string, split like a shell would, or list). Not compared when unset (the image's applies).
+    description: Command (string, split like a shell would, or list). Not compared when unset (the image's
+      applies).
     type: raw
   entrypoint:
     description: Entrypoint (string or list).
@@ -218,19 +226,23 @@ options:
     description: Signal that stops the container (V(SIGTERM), V(TERM), V(15)).
     type: str
   stop_timeout:
-    description: Seconds to wait after the stop signal before the daemon kills the container. Not compared by default.
+    description: Seconds to wait after the stop signal before the daemon kills the container. Not compared by
+      default.
     type: int
   runtime:
-    description: OCI runtime name registered with the daemon (e.g. V(runc)). An unknown runtime fails the task.
+    description: OCI runtime name registered with the daemon (e.g. V(runc)). An unknown runtime fails the
+      task.
     type: str
   enable_lxcfs:
-    description: Bind lxcfs's C(/proc) files into the container (pouchd started with C(enable-lxcfs)). pouchd only.
+    description: Bind lxcfs's C(/proc) files into the container (pouchd started with C(enable-lxcfs)). pouchd
+      only.
     type: bool
   rich:
     description: Rich container mode (an init process as pid 1). pouchd only.
     type: bool
   rich_mode:
-    description: Init of the rich container; needs O(rich=true), and V(systemd) needs O(privileged=true). pouchd only.
+    description: Init of the rich container; needs O(rich=true), and V(systemd) needs O(privileged=true).
+      pouchd only.
     type: str
     choices: [dumb-init, sbin-init, systemd]
   init_script:
@@ -249,9 +261,10 @@ options:
     type: dict
 notes:
   - Pouch quirks handled for you. pouchd names have no leading C(/). A stopped container's state is C(stopped)
-    after an API stop and C(exited) when its process ended. Starting a running container answers 304. pouchd has
-    no kill endpoint, so containers are stopped with a timeout. Lists carry no C(State), so containers are
-    inspected. pouchd rejects network mode C(default), so C(bridge) is sent. C(OomScoreAdj) is not sent.
+    after an API stop and C(exited) when its process ended. Starting a running container answers 304.
+    pouchd has no kill endpoint, so containers are stopped with a timeout. Lists carry no C(State), so
+    containers are inspected. pouchd rejects network mode C(default), so C(bridge) is sent.
+    C(OomScoreAdj) is not sent.
 """
 
 EXAMPLES = r"""
@@ -319,18 +332,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 container:
-  description: The container's inspect output after the task (empty when absent; null when only predicted in check mode).
+  description: The container's inspect output after the task (empty when absent; null when only predicted in
+    check mode).
   returned: success
   type: dict
   sample: {"Id": "8276d3f39bd0", "Name": "bb2", "State": {"Status": "running", "Running": true}}
 actions:
   description:
     - What was done (or would be done in check mode), in order, among V(pull), V(create), V(start), V(stop),
-      V(restart), V(remove), V(update), V(upgrade), V(wait) and V(cleanup). A recreate shows as stop, remove, create, start.
+      V(restart), V(remove), V(rename), V(update), V(upgrade), V(wait) and V(cleanup).
+    - A recreate shows as create, stop, remove, rename, start (stop and start only when it runs); the
+      replacement is created under a temporary name first, so a configuration the daemon refuses leaves
+      the old container untouched.
   returned: always
   type: list
   elements: str
-  sample: ["stop", "remove", "create", "start"]
+  sample: ["create", "stop", "remove", "rename", "start"]
 update_parameters:
   description: The body sent to the update endpoint, when an in-place update happened.
   returned: when updated

@@ -1,20 +1,26 @@
 """A small HTTP client for the Pouch (and Moby-compatible) Engine API, standard library only.
 
-It runs on the managed node, so it must not need the docker SDK or requests: http.client over a
-unix socket, or over TCP with optional TLS. Every failure becomes a PouchError whose message names
-the HTTP method, the path and the status, so module failures say what was attempted.
+It runs on the managed node, so it must not need the docker SDK or requests: HTTP/1.1 over a unix
+socket, or over TCP with optional TLS. Every failure becomes a PouchError whose message names the
+HTTP method, the path and the status, so module failures say what was attempted.
+
+HTTP is spoken directly on the socket (Content-Length and chunked bodies, keep-alive) rather than
+through http.client, and ssl is imported only for TLS: both imports cost more than a no-op task's
+API calls, and a no-op task should cost little more than Ansible's own floor.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
+import contextlib
 import json
 import socket
-import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
+
+if TYPE_CHECKING:
+    import ssl
 
 DEFAULT_HOST = "unix:///var/run/pouchd.sock"
 DEFAULT_API_VERSION = "1.24"
@@ -52,35 +58,76 @@ class ConnectionSettings:
     tls_hostname: str | None = None
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = socket_path
+class _HTTPConnectionClosed(ConnectionError):
+    """The peer closed a kept-alive connection before answering."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._socket_path)
-        except OSError:
-            sock.close()
-            raise
+
+class _Connection:
+    """One socket speaking HTTP/1.1: a request, then its whole response."""
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.buffer = b""
+        self.reusable = True
 
+    def close(self) -> None:
+        self.reusable = False
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
-class _TLSHTTPConnection(http.client.HTTPConnection):
-    """HTTPS with an explicit name to verify (tls_hostname), e.g. when connecting by address."""
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buffer += chunk
+        return True
 
-    default_port = 443
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            if not self._fill():
+                raise _HTTPConnectionClosed("connection closed by the daemon")
+        head, self.buffer = self.buffer.split(marker, 1)
+        return head
 
-    def __init__(self, address: str, timeout: float, context: ssl.SSLContext, server_name: str | None) -> None:
-        super().__init__(address, timeout=timeout)
-        self._context = context
-        self._server_name = server_name
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise _HTTPConnectionClosed("connection closed in the middle of a response")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_name or self.host)
+    def exchange(self, request: bytes, method: str) -> tuple[int, bytes]:
+        self.sock.sendall(request)
+        head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        status_line, _, header_block = head.partition("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise _HTTPConnectionClosed(f"not an HTTP answer: {status_line[:80]!r}")
+        status = int(parts[1])
+        headers = {}
+        for line in header_block.split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if parts[0] == "HTTP/1.0" or headers.get("connection", "").lower() == "close":
+            self.reusable = False
+        if status in (204, 304) or 100 <= status < 200 or method == "HEAD":
+            return status, b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = []
+            while True:
+                size = int(self._read_until(b"\r\n").split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self._read_until(b"\r\n")  # end of (empty) trailers
+                    return status, b"".join(body)
+                body.append(self._read_exactly(size))
+                self._read_exactly(2)
+        if "content-length" in headers:
+            return status, self._read_exactly(int(headers["content-length"]))
+        self.reusable = False
+        while self._fill():
+            pass
+        data, self.buffer = self.buffer, b""
+        return status, data
 
 
 def parse_json_stream(text: str) -> list[dict[str, Any]]:
@@ -97,7 +144,9 @@ def parse_json_stream(text: str) -> list[dict[str, Any]]:
         try:
             value, index = decoder.raw_decode(text, index)
         except json.JSONDecodeError as exc:
-            raise PouchPullError(f"malformed JSON in the progress stream at offset {index}: {exc.msg}") from exc
+            raise PouchPullError(
+                f"malformed JSON in the progress stream at offset {index}: {exc.msg}"
+            ) from exc
         if isinstance(value, dict):
             objects.append(value)
 
@@ -151,14 +200,21 @@ class PouchClient:
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
         self._prefix = f"/v{settings.api_version.lstrip('v')}" if settings.api_version else ""
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: _Connection | None = None
         self._version: dict[str, Any] | None = None
 
     # -- transport -------------------------------------------------------------------------
-    def _new_connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connect(self, timeout: float) -> _Connection:
         host = self.settings.host
         if host.startswith("unix://"):
-            return _UnixHTTPConnection(host[len("unix://") :], timeout)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(host[len("unix://") :])
+            except OSError:
+                sock.close()
+                raise
+            return _Connection(sock)
         for scheme in ("tcp://", "http://", "https://"):
             if host.startswith(scheme):
                 address = host[len(scheme) :].rstrip("/")
@@ -167,12 +223,24 @@ class PouchClient:
             raise PouchConnectionError(
                 f"unsupported host {host!r}: use unix:///path/to/socket or tcp://HOST:PORT"
             )
+        name, _, port = address.rpartition(":")
+        if not name or not port.isdigit():
+            raise PouchConnectionError(f"unsupported host {host!r}: tcp:// needs HOST:PORT")
+        name = name.strip("[]")
         use_tls = self.settings.tls or self.settings.validate_certs or host.startswith("https://")
-        if not use_tls:
-            return http.client.HTTPConnection(address, timeout=timeout)
-        return _TLSHTTPConnection(address, timeout, self._ssl_context(), self.settings.tls_hostname)
+        context = self._ssl_context() if use_tls else None
+        sock = socket.create_connection((name, int(port)), timeout=timeout)
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=self.settings.tls_hostname or name)
+            except OSError:
+                sock.close()
+                raise
+        return _Connection(sock)
 
     def _ssl_context(self) -> ssl.SSLContext:
+        import ssl  # only TLS connections pay for it
+
         settings = self.settings
         try:
             if settings.validate_certs:
@@ -185,7 +253,7 @@ class PouchClient:
                 if not (settings.client_cert and settings.client_key):
                     raise PouchConnectionError("TLS: client_cert and client_key must be given together")
                 context.load_cert_chain(settings.client_cert, settings.client_key)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             raise PouchConnectionError(f"TLS configuration error: {exc}") from exc
         return context
 
@@ -203,13 +271,13 @@ class PouchClient:
         url = self._prefix + quote(path, safe="/:@=&?")
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        payload = None
-        send_headers = {"Host": "pouch", **(headers or {})}
+        payload = b"" if body is None else json.dumps(body).encode()
+        lines = [f"{method} {url} HTTP/1.1", "Host: pouch", f"Content-Length: {len(payload)}"]
         if body is not None:
-            payload = json.dumps(body).encode()
-            send_headers["Content-Type"] = "application/json"
-        effective_timeout = timeout or self.settings.timeout
-        status, data = self._send(method, url, payload, send_headers, effective_timeout, path)
+            lines.append("Content-Type: application/json")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+        status, data = self._send(method, raw, timeout or self.settings.timeout, path)
         if status >= 400 and status not in ok_statuses:
             raise PouchError(
                 f"{method} {path} failed with HTTP {status}: {_error_message(data)}",
@@ -219,42 +287,37 @@ class PouchClient:
             )
         return status, data
 
-    def _send(
-        self, method: str, url: str, payload: bytes | None, headers: dict[str, str], timeout: float, path: str
-    ) -> tuple[int, bytes]:
+    def _send(self, method: str, raw: bytes, timeout: float, path: str) -> tuple[int, bytes]:
         # A kept-alive connection may have been closed by the daemon: retry once on a fresh one.
         for attempt in (1, 2):
-            reused = self._connection is not None and timeout == self.settings.timeout
-            if not reused:
-                self.close()
-                self._connection = self._new_connection(timeout)
-            connection = self._connection
-            assert connection is not None
+            reused = self._connection is not None
             try:
-                connection.request(method, url, body=payload, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-                if response.will_close or timeout != self.settings.timeout:
+                if self._connection is None:
+                    self._connection = self._connect(timeout)
+                connection = self._connection
+                connection.sock.settimeout(timeout)
+                status, data = connection.exchange(raw, method)
+                if not connection.reusable:
                     self.close()
-                return response.status, data
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                return status, data
+            except PouchError:
+                self.close()
+                raise
+            except (_HTTPConnectionClosed, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if reused and attempt == 1:
                     continue
                 raise self._connection_error(method, path, exc) from exc
-            except ssl.SSLError as exc:
-                self.close()
-                raise PouchConnectionError(
-                    f"{method} {path}: TLS error talking to {self.settings.host}: {exc}", method=method, path=path
-                ) from exc
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 self.close()
                 raise self._connection_error(method, path, exc) from exc
         raise AssertionError("unreachable")
 
     def _connection_error(self, method: str, path: str, exc: BaseException) -> PouchConnectionError:
-        if isinstance(exc, socket.timeout | TimeoutError):
+        if isinstance(exc, TimeoutError):
             reason = f"timed out after {self.settings.timeout}s"
+        elif type(exc).__module__ == "ssl":
+            reason = f"TLS error: {exc}"
         else:
             reason = str(exc) or type(exc).__name__
         return PouchConnectionError(
@@ -268,7 +331,9 @@ class PouchClient:
             self._connection.close()
             self._connection = None
 
-    def get_json(self, path: str, query: dict[str, Any] | None = None, ok_statuses: tuple[int, ...] = ()) -> Any:
+    def get_json(
+        self, path: str, query: dict[str, Any] | None = None, ok_statuses: tuple[int, ...] = ()
+    ) -> Any:
         status, data = self.request("GET", path, query=query, ok_statuses=ok_statuses)
         if status >= 400:
             return None
@@ -317,12 +382,18 @@ class PouchClient:
         try:
             # Digests and tags travel inside fromImage: pouchd joins fromImage and tag with ':'.
             _, data = self.request(
-                "POST", path, query={"fromImage": reference}, headers=headers, timeout=max(self.settings.timeout, 300)
+                "POST",
+                path,
+                query={"fromImage": reference},
+                headers=headers,
+                timeout=max(self.settings.timeout, 300),
             )
         except PouchConnectionError:
             raise
         except PouchError as exc:
-            raise PouchPullError(f"pulling {reference}: {exc}", status=exc.status, method="POST", path=path) from exc
+            raise PouchPullError(
+                f"pulling {reference}: {exc}", status=exc.status, method="POST", path=path
+            ) from exc
         events = parse_json_stream(data.decode(errors="replace"))
         error = stream_error(events)
         if error:
@@ -333,7 +404,9 @@ class PouchClient:
     def inspect_container(self, name: str) -> dict[str, Any] | None:
         return self.get_json(f"/containers/{name}/json", ok_statuses=(404,))
 
-    def list_containers(self, all_containers: bool = True, filters: dict[str, Any] | None = None) -> list[Any]:
+    def list_containers(
+        self, all_containers: bool = True, filters: dict[str, Any] | None = None
+    ) -> list[Any]:
         query: dict[str, Any] = {"all": "true" if all_containers else None}
         if filters:
             query["filters"] = json.dumps(filters)
@@ -348,11 +421,15 @@ class PouchClient:
 
     def stop_container(self, name: str, timeout: int | None) -> None:
         wait = 10 if timeout is None else timeout
-        self.request("POST", f"/containers/{name}/stop", query={"t": wait}, timeout=self.settings.timeout + wait)
+        self.request(
+            "POST", f"/containers/{name}/stop", query={"t": wait}, timeout=self.settings.timeout + wait
+        )
 
     def restart_container(self, name: str, timeout: int | None) -> None:
         wait = 10 if timeout is None else timeout
-        self.request("POST", f"/containers/{name}/restart", query={"t": wait}, timeout=self.settings.timeout + wait)
+        self.request(
+            "POST", f"/containers/{name}/restart", query={"t": wait}, timeout=self.settings.timeout + wait
+        )
 
     def remove_container(self, name: str, force: bool = True, volumes: bool = True) -> None:
         query = {"force": "true" if force else "false", "v": "true" if volumes else "false"}
@@ -365,7 +442,9 @@ class PouchClient:
         return self.post_json(f"/containers/{name}/update", body=body)
 
     def upgrade_container(self, name: str, body: dict[str, Any]) -> Any:
-        return self.post_json(f"/containers/{name}/upgrade", body=body, timeout=max(self.settings.timeout, 300))
+        return self.post_json(
+            f"/containers/{name}/upgrade", body=body, timeout=max(self.settings.timeout, 300)
+        )
 
     def wait_container(self, name: str, timeout: float | None = None) -> dict[str, Any]:
         return self.post_json(f"/containers/{name}/wait", timeout=timeout)

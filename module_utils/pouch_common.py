@@ -43,7 +43,11 @@ POUCH_CONNECTION_ARGS: dict[str, dict[str, Any]] = {
         "aliases": ["host"],
         "fallback": (env_fallback, ["POUCH_HOST"]),
     },
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION, "fallback": (env_fallback, ["POUCH_API_VERSION"])},
+    "api_version": {
+        "type": "str",
+        "default": DEFAULT_API_VERSION,
+        "fallback": (env_fallback, ["POUCH_API_VERSION"]),
+    },
     "timeout": {"type": "int", "default": DEFAULT_TIMEOUT, "fallback": (env_fallback, ["POUCH_TIMEOUT"])},
     "tls": {"type": "bool", "default": False, "fallback": (env_fallback, ["POUCH_TLS"])},
     "validate_certs": {
@@ -52,9 +56,21 @@ POUCH_CONNECTION_ARGS: dict[str, dict[str, Any]] = {
         "aliases": ["tls_verify"],
         "fallback": (env_fallback, ["POUCH_TLS_VERIFY"]),
     },
-    "ca_path": {"type": "path", "aliases": ["ca_cert", "tls_ca_cert"], "fallback": (_cert_path_fallback("ca.pem"), [])},
-    "client_cert": {"type": "path", "aliases": ["tls_client_cert"], "fallback": (_cert_path_fallback("cert.pem"), [])},
-    "client_key": {"type": "path", "aliases": ["tls_client_key"], "fallback": (_cert_path_fallback("key.pem"), [])},
+    "ca_path": {
+        "type": "path",
+        "aliases": ["ca_cert", "tls_ca_cert"],
+        "fallback": (_cert_path_fallback("ca.pem"), []),
+    },
+    "client_cert": {
+        "type": "path",
+        "aliases": ["tls_client_cert"],
+        "fallback": (_cert_path_fallback("cert.pem"), []),
+    },
+    "client_key": {
+        "type": "path",
+        "aliases": ["tls_client_key"],
+        "fallback": (_cert_path_fallback("key.pem"), []),
+    },
     "tls_hostname": {"type": "str", "fallback": (env_fallback, ["POUCH_TLS_HOSTNAME"])},
 }
 

@@ -30,7 +30,11 @@ COMPARISON_MODES = ("strict", "ignore", "allow_more_present")
 def argument_spec() -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": {"type": "str", "required": True},
-        "state": {"type": "str", "default": "started", "choices": ["absent", "present", "started", "stopped"]},
+        "state": {
+            "type": "str",
+            "default": "started",
+            "choices": ["absent", "present", "started", "stopped"],
+        },
         "image": {"type": "str"},
         "pull": {"type": "str", "default": "missing", "choices": ["missing", "always", "never"]},
         "registry_auth": {
@@ -107,10 +111,14 @@ class ContainerManager:
             if name not in modes:
                 raise OptionError(f"comparisons: unknown option {key!r}")
             if mode not in COMPARISON_MODES:
-                raise OptionError(f"comparisons: {key}: expected one of {', '.join(COMPARISON_MODES)}, got {mode!r}")
+                raise OptionError(
+                    f"comparisons: {key}: expected one of {', '.join(COMPARISON_MODES)}, got {mode!r}"
+                )
             option = OPTIONS_BY_NAME.get(name)
             if mode == "allow_more_present" and (option is None or option.kind not in ("set", "dict")):
-                raise OptionError(f"comparisons: {key}: allow_more_present only applies to list-like and dict options")
+                raise OptionError(
+                    f"comparisons: {key}: allow_more_present only applies to list-like and dict options"
+                )
             modes[name] = mode
         return modes
 
@@ -142,7 +150,11 @@ class ContainerManager:
 
     # -- comparison --------------------------------------------------------------------------
     def differences(
-        self, container: dict[str, Any], desired: dict[str, Any], image: dict[str, Any] | None, modes: dict[str, str]
+        self,
+        container: dict[str, Any],
+        desired: dict[str, Any],
+        image: dict[str, Any] | None,
+        modes: dict[str, str],
     ) -> list[Difference]:
         pouch = self.client.is_pouch
         result = []
@@ -151,7 +163,9 @@ class ContainerManager:
             current = option.current(container)
             if option.image_defaults and isinstance(current, dict):
                 current = self._without_image_defaults(option, current, value, image)
-            if compare(option, modes[name], value, current) or self._same_network_container(name, value, current):
+            if compare(option, modes[name], value, current) or self._same_network_container(
+                name, value, current
+            ):
                 continue
             updatable = option.update == BOTH or (option.update == POUCH and pouch)
             if updatable and option.kind == "dict" and set(current or {}) - set(value):
@@ -169,13 +183,18 @@ class ContainerManager:
 
     @staticmethod
     def _without_image_defaults(
-        option: ContainerOption, current: dict[str, str], desired: dict[str, str], image: dict[str, Any] | None
+        option: ContainerOption,
+        current: dict[str, str],
+        desired: dict[str, str],
+        image: dict[str, Any] | None,
     ) -> dict[str, str]:
         """Drop entries that the image supplies (and the user did not set): they are not drift."""
         defaults = option.image_defaults(image) if (image and option.image_defaults) else {}
         return {key: value for key, value in current.items() if key in desired or defaults.get(key) != value}
 
-    def image_differs(self, container: dict[str, Any], image: dict[str, Any] | None, modes: dict[str, str]) -> bool:
+    def image_differs(
+        self, container: dict[str, Any], image: dict[str, Any] | None, modes: dict[str, str]
+    ) -> bool:
         if modes["image"] == "ignore" or not self.params.get("image"):
             return False
         if image is None:  # check mode, image not pulled yet: a pull is planned, so it differs
@@ -214,7 +233,9 @@ class ContainerManager:
         self.set_diff({"state": self.describe_state(container)}, {"state": "absent"})
         self.perform("remove", self.remove, container)
 
-    def plan_present(self, container: dict[str, Any] | None, desired: dict[str, Any], modes: dict[str, str]) -> None:
+    def plan_present(
+        self, container: dict[str, Any] | None, desired: dict[str, Any], modes: dict[str, str]
+    ) -> None:
         params = self.params
         state = params["state"]
         image: dict[str, Any] | None = None
@@ -384,6 +405,12 @@ class ContainerManager:
                 body["DiskQuota"] = desired["disk_quota"]
             elif name == "spec_annotation":
                 body["SpecAnnotation"] = desired["spec_annotation"]
+        if "Memory" in body and "memory_swap" not in desired:
+            # dockerd refuses a memory limit above the current swap limit (0 = none set): give the
+            # swap limit a fresh container would get, twice the memory.
+            current_swap = (container.get("HostConfig") or {}).get("MemorySwap") or 0
+            if current_swap != -1 and (current_swap == 0 or current_swap < body["Memory"]):
+                body["MemorySwap"] = 2 * body["Memory"]
         self.result["update_parameters"] = body
         self.client.update_container(self.name, body)
 
@@ -405,7 +432,9 @@ class ContainerManager:
             self.client.remove_container(self.name, force=True, volumes=not self.params["keep_volumes"])
         if status != 0 and not self.params["ignore_exit_status"]:
             self.result["failed"] = True
-            self.result["msg"] = f"container {self.name} exited with status {status}: {(stdout + stderr)[-2000:]}"
+            self.result["msg"] = (
+                f"container {self.name} exited with status {status}: {(stdout + stderr)[-2000:]}"
+            )
 
     # -- reporting ---------------------------------------------------------------------------
     @staticmethod
@@ -434,7 +463,9 @@ def run_module() -> None:
         else:
             result["container"] = {}
     except PouchError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, actions=manager.actions, changed=bool(manager.actions))
+        module.fail_json(
+            msg=str(exc), status=exc.status, actions=manager.actions, changed=bool(manager.actions)
+        )
     except OptionError as exc:
         module.fail_json(msg=str(exc))
     if result.get("failed"):

@@ -193,7 +193,9 @@ def parse_port(spec: Any) -> str:
     """'[IP:][HOST:]CONTAINER[/PROTO]' → 'IP:HOST:CONTAINER/PROTO' with empty IP/HOST when unset."""
     text = str(spec).strip()
     if text.count(":") > 2 and not text.startswith("["):
-        raise OptionError(f"published_ports: {spec!r}: write IPv6 host addresses in brackets, e.g. [::1]:8080:80")
+        raise OptionError(
+            f"published_ports: {spec!r}: write IPv6 host addresses in brackets, e.g. [::1]:8080:80"
+        )
     match = _PORT_RE.match(text)
     if not match:
         raise OptionError(
@@ -251,7 +253,18 @@ def _volume(spec: Any) -> str:
     if len(parts) == 3:
         modes = [mode for mode in parts[2].split(",") if mode and mode != "rw"]
         for mode in modes:
-            if mode not in ("ro", "z", "Z", "shared", "slave", "private", "rshared", "rslave", "rprivate", "nocopy"):
+            if mode not in (
+                "ro",
+                "z",
+                "Z",
+                "shared",
+                "slave",
+                "private",
+                "rshared",
+                "rslave",
+                "rprivate",
+                "nocopy",
+            ):
                 raise OptionError(f"volumes: {spec!r}: unknown mode {mode!r}")
         return ":".join(parts[:2] + ([",".join(modes)] if modes else []))
     return text
@@ -375,7 +388,9 @@ def _str_or_empty(value: Any) -> str:
 
 OPTIONS: list[ContainerOption] = [
     ContainerOption("command", "raw", "list", "Cmd", normalize=lambda v: split_command(v, "command")),
-    ContainerOption("entrypoint", "raw", "list", "Entrypoint", normalize=lambda v: split_command(v, "entrypoint")),
+    ContainerOption(
+        "entrypoint", "raw", "list", "Entrypoint", normalize=lambda v: split_command(v, "entrypoint")
+    ),
     ContainerOption(
         "env",
         "dict",
@@ -408,11 +423,22 @@ OPTIONS: list[ContainerOption] = [
         write=_write_ports,
     ),
     ContainerOption(
-        "volumes", "list", "set", elements="str", aliases=("binds",), normalize=_volumes, read=_read_volumes,
+        "volumes",
+        "list",
+        "set",
+        elements="str",
+        aliases=("binds",),
+        normalize=_volumes,
+        read=_read_volumes,
         write=_write_volumes,
     ),
     ContainerOption(
-        "network_mode", "str", "value", "HostConfig.NetworkMode", normalize=_network_mode, from_api=_network_mode
+        "network_mode",
+        "str",
+        "value",
+        "HostConfig.NetworkMode",
+        normalize=_network_mode,
+        from_api=_network_mode,
     ),
     ContainerOption("hostname", "str", "value", "Hostname", from_api=_empty_if_none),
     ContainerOption("user", "str", "value", "User", from_api=_empty_if_none),
@@ -427,10 +453,21 @@ OPTIONS: list[ContainerOption] = [
         update=BOTH,
     ),
     ContainerOption(
-        "restart_retries", "int", "value", read=_read_restart_retries, write=_write_restart_retries, update=BOTH
+        "restart_retries",
+        "int",
+        "value",
+        read=_read_restart_retries,
+        write=_write_restart_retries,
+        update=BOTH,
     ),
     ContainerOption(
-        "memory", "str", "value", "HostConfig.Memory", normalize=_size("memory"), from_api=_zero_if_none, update=BOTH
+        "memory",
+        "str",
+        "value",
+        "HostConfig.Memory",
+        normalize=_size("memory"),
+        from_api=_zero_if_none,
+        update=BOTH,
     ),
     ContainerOption(
         "memory_swap",
@@ -441,18 +478,36 @@ OPTIONS: list[ContainerOption] = [
         from_api=_zero_if_none,
         update=BOTH,
     ),
-    ContainerOption("cpu_shares", "int", "value", "HostConfig.CpuShares", from_api=_zero_if_none, update=BOTH),
+    ContainerOption(
+        "cpu_shares", "int", "value", "HostConfig.CpuShares", from_api=_zero_if_none, update=BOTH
+    ),
     ContainerOption("cpu_quota", "int", "value", "HostConfig.CpuQuota", from_api=_zero_if_none, update=BOTH),
-    ContainerOption("cpu_period", "int", "value", "HostConfig.CpuPeriod", from_api=_zero_if_none, update=BOTH),
-    ContainerOption("cpuset_cpus", "str", "value", "HostConfig.CpusetCpus", from_api=_empty_if_none, update=BOTH),
+    ContainerOption(
+        "cpu_period", "int", "value", "HostConfig.CpuPeriod", from_api=_zero_if_none, update=BOTH
+    ),
+    ContainerOption(
+        "cpuset_cpus", "str", "value", "HostConfig.CpusetCpus", from_api=_empty_if_none, update=BOTH
+    ),
     # Both daemons answer 200 to a PidsLimit update at API 1.24 but keep the old limit: recreate.
     ContainerOption("pids_limit", "int", "value", "HostConfig.PidsLimit", from_api=_zero_if_none),
     ContainerOption("privileged", "bool", "value", "HostConfig.Privileged", from_api=bool),
     ContainerOption(
-        "cap_add", "list", "set", "HostConfig.CapAdd", elements="str", normalize=_capabilities, from_api=_capabilities
+        "cap_add",
+        "list",
+        "set",
+        "HostConfig.CapAdd",
+        elements="str",
+        normalize=_capabilities,
+        from_api=_capabilities,
     ),
     ContainerOption(
-        "cap_drop", "list", "set", "HostConfig.CapDrop", elements="str", normalize=_capabilities, from_api=_capabilities
+        "cap_drop",
+        "list",
+        "set",
+        "HostConfig.CapDrop",
+        elements="str",
+        normalize=_capabilities,
+        from_api=_capabilities,
     ),
     ContainerOption(
         "devices",
@@ -464,7 +519,9 @@ OPTIONS: list[ContainerOption] = [
         from_api=_devices_from_api,
         to_api=_devices_to_api,
     ),
-    ContainerOption("dns", "list", "list", "HostConfig.Dns", elements="str", aliases=("dns_servers",), from_api=_as_list),
+    ContainerOption(
+        "dns", "list", "list", "HostConfig.Dns", elements="str", aliases=("dns_servers",), from_api=_as_list
+    ),
     ContainerOption(
         "extra_hosts",
         "dict",
@@ -492,15 +549,27 @@ OPTIONS: list[ContainerOption] = [
         write=lambda body, v: body.setdefault("HostConfig", {}).setdefault("LogConfig", {}).update(Config=v),
     ),
     ContainerOption(
-        "stop_signal", "str", "value", "StopSignal", normalize=normalize_signal, from_api=lambda v: normalize_signal(v or "")
+        "stop_signal",
+        "str",
+        "value",
+        "StopSignal",
+        normalize=normalize_signal,
+        from_api=lambda v: normalize_signal(v or ""),
     ),
     ContainerOption("stop_timeout", "int", "value", "StopTimeout", default_comparison="ignore"),
     ContainerOption("runtime", "str", "value", "HostConfig.Runtime", from_api=_empty_if_none),
     # Pouch's own options.
-    ContainerOption("enable_lxcfs", "bool", "value", "HostConfig.EnableLxcfs", from_api=bool, pouch_only=True),
+    ContainerOption(
+        "enable_lxcfs", "bool", "value", "HostConfig.EnableLxcfs", from_api=bool, pouch_only=True
+    ),
     ContainerOption("rich", "bool", "value", "Rich", from_api=bool, pouch_only=True),
     ContainerOption(
-        "rich_mode", "str", "value", "RichMode", choices=("dumb-init", "sbin-init", "systemd"), pouch_only=True
+        "rich_mode",
+        "str",
+        "value",
+        "RichMode",
+        choices=("dumb-init", "sbin-init", "systemd"),
+        pouch_only=True,
     ),
     ContainerOption("init_script", "str", "value", "InitScript", from_api=_empty_if_none, pouch_only=True),
     ContainerOption(
@@ -531,7 +600,7 @@ OPTIONS: list[ContainerOption] = [
 OPTIONS_BY_NAME: dict[str, ContainerOption] = {option.name: option for option in OPTIONS}
 ALIASES: dict[str, str] = {alias: option.name for option in OPTIONS for alias in option.aliases}
 
-# Fields of UpdateConfig (Resources + RestartPolicy for both daemons; Env/Label/DiskQuota/SpecAnnotation on pouchd).
+# UpdateConfig resource fields (both daemons); RestartPolicy, Env, Label... are built in the engine.
 RESOURCE_UPDATE_FIELDS = {
     "memory": "Memory",
     "memory_swap": "MemorySwap",

@@ -22,7 +22,8 @@ options:
     default: '1.24'
   timeout:
     description:
-      - Seconds to wait for an API answer. Stop and restart calls add the stop timeout; pulls wait at least 300 seconds.
+      - Seconds to wait for an API answer. Stop and restart calls add the stop timeout; pulls wait at least
+        300 seconds.
       - If not set, the value of the E(POUCH_TIMEOUT) environment variable is used.
     type: int
     default: 60
@@ -41,7 +42,8 @@ options:
     aliases: [tls_verify]
   ca_path:
     description:
-      - CA certificate used to verify the daemon. Defaults to C(ca.pem) in E(POUCH_CERT_PATH) when that is set.
+      - CA certificate used to verify the daemon. Defaults to C(ca.pem) in E(POUCH_CERT_PATH) when that is
+        set.
     type: path
     aliases: [ca_cert, tls_ca_cert]
   client_cert:
@@ -61,7 +63,8 @@ options:
       - If not set, the value of the E(POUCH_TLS_HOSTNAME) environment variable is used.
     type: str
 notes:
-  - The modules talk HTTP to the daemon with Python's standard library only; nothing needs to be installed on the node.
+  - The modules talk HTTP to the daemon with Python's standard library only; nothing needs to be installed on
+    the node.
 requirements:
   - pouchd (API 1.24) or dockerd on the managed node
 """

@@ -6,6 +6,7 @@ dumps the registered results to JSON, so a test gets every task's full module re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -53,10 +54,8 @@ class Daemon:
 
     def remove(self, *names: str) -> None:
         for name in names:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 self.sdk.remove_container(name, force=True, v=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def unique_name(prefix: str) -> str:
@@ -127,7 +126,10 @@ def run_tasks(
             timeout=timeout,
         )
         if not out.exists():
-            raise AssertionError(f"ansible-playbook failed (rc {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+            raise AssertionError(
+                f"ansible-playbook failed (rc {proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            )
         return json.loads(out.read_text())
 
 
@@ -135,7 +137,9 @@ def run_task(daemon: Daemon | None, extra_env: dict[str, str] | None = None, **a
     return run_tasks(daemon, [args], extra_env=extra_env)[0]
 
 
-def run_playbook(playbook: Path, extra_vars: dict[str, Any], env: dict[str, str] | None = None) -> tuple[int, str]:
+def run_playbook(
+    playbook: Path, extra_vars: dict[str, Any], env: dict[str, str] | None = None
+) -> tuple[int, str]:
     proc = subprocess.run(
         [
             str(VENV_BIN / "ansible-playbook"),

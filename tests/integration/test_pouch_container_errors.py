@@ -39,7 +39,9 @@ def plain_tcp_server() -> Iterator[int]:
     server.close()
 
 
-def bad_inputs(daemon: Daemon, existing: str, victim: str, tls_port: int, tmp: Path) -> list[tuple[str, dict[str, Any], str]]:
+def bad_inputs(
+    daemon: Daemon, existing: str, victim: str, tls_port: int, tmp: Path
+) -> list[tuple[str, dict[str, Any], str]]:
     """(label, module args, text the failure message must contain)."""
     image = daemon.images["latest"]
     base = {"name": victim, "image": image, "command": "sleep 3600", "stop_timeout": 1}
@@ -51,7 +53,11 @@ def bad_inputs(daemon: Daemon, existing: str, victim: str, tls_port: int, tmp: P
     cases = [
         ("env bool", {**base, "env": {"DEBUG": True}}, "Non-string value found for env option 'DEBUG'"),
         ("env int", {**base, "env": {"WORKERS": 4}}, "Non-string value found for env option 'WORKERS'"),
-        ("label bool", {**base, "labels": {"enabled": False}}, "Non-string value found for labels option 'enabled'"),
+        (
+            "label bool",
+            {**base, "labels": {"enabled": False}},
+            "Non-string value found for labels option 'enabled'",
+        ),
         ("memory unparsable", {**base, "memory": "lots"}, "memory: cannot parse size 'lots'"),
         ("cpu_shares not int", {**base, "cpu_shares": "many"}, "cpu_shares"),
         ("port out of range", {**base, "published_ports": ["99999:80"]}, "port 99999 is outside 1-65535"),
@@ -63,31 +69,73 @@ def bad_inputs(daemon: Daemon, existing: str, victim: str, tls_port: int, tmp: P
         ("restart_policy choice", {**base, "restart_policy": "sometimes"}, "restart_policy"),
         ("state choice", {**base, "state": "running"}, "state"),
         ("comparisons mode", {**base, "comparisons": {"env": "loose"}}, "comparisons: env: expected one of"),
-        ("comparisons value option", {**base, "comparisons": {"hostname": "allow_more_present"}},
-         "allow_more_present only applies"),
-        ("comparisons unknown", {**base, "comparisons": {"colour": "strict"}}, "comparisons: unknown option 'colour'"),
-        ("comparisons wildcard", {**base, "comparisons": {"*": "allow_more_present"}}, "'*' must be strict or ignore"),
+        (
+            "comparisons value option",
+            {**base, "comparisons": {"hostname": "allow_more_present"}},
+            "allow_more_present only applies",
+        ),
+        (
+            "comparisons unknown",
+            {**base, "comparisons": {"colour": "strict"}},
+            "comparisons: unknown option 'colour'",
+        ),
+        (
+            "comparisons wildcard",
+            {**base, "comparisons": {"*": "allow_more_present"}},
+            "'*' must be strict or ignore",
+        ),
         ("rich_mode without rich", {**base, "rich_mode": "dumb-init"}, "rich_mode needs rich: true"),
         ("quota_id without disk_quota", {**base, "quota_id": "-1"}, "quota_id needs disk_quota"),
         ("env_file missing", {**base, "env_file": str(tmp / "nope.env")}, "env_file: cannot read"),
         ("unknown runtime on create", {**base, "runtime": "nosuchrt"}, "nosuchrt"),
         ("unknown runtime on recreate", {**on_existing, "runtime": "nosuchrt"}, "nosuchrt"),
-        ("missing image, pull never", {**base, "image": f"{daemon.registry}/library/nosuch:1", "pull": "never"},
-         "pull is 'never'"),
+        (
+            "missing image, pull never",
+            {**base, "image": f"{daemon.registry}/library/nosuch:1", "pull": "never"},
+            "pull is 'never'",
+        ),
         ("image not in registry", {**base, "image": f"{daemon.registry}/library/nosuch:1"}, "nosuch"),
         ("no image to create", {"name": victim}, "give image to create it"),
         ("invalid container name", {**base, "name": "bad name!"}, "bad name!"),
         ("name conflict by ID prefix", {**base, "name": "ID_PREFIX"}, "name conflict"),
-        ("unreachable socket", {**base, "pouch_host": f"unix://{tmp}/absent.sock"}, "cannot talk to the daemon"),
-        ("unsupported scheme", {**base, "pouch_host": "ftp://127.0.0.1:21"}, "unsupported host 'ftp://127.0.0.1:21'"),
+        (
+            "unreachable socket",
+            {**base, "pouch_host": f"unix://{tmp}/absent.sock"},
+            "cannot talk to the daemon",
+        ),
+        (
+            "unsupported scheme",
+            {**base, "pouch_host": "ftp://127.0.0.1:21"},
+            "unsupported host 'ftp://127.0.0.1:21'",
+        ),
         ("TLS on a unix socket", {**base, "tls": True}, "TLS options need a tcp:// pouch_host"),
-        ("TLS CA missing", {**base, "pouch_host": f"tcp://127.0.0.1:{tls_port}", "validate_certs": True,
-                            "ca_path": missing_file}, "ca_path"),
-        ("TLS cert without key", {**base, "pouch_host": f"tcp://127.0.0.1:{tls_port}", "tls": True,
-                                  "client_cert": str(cert)}, "client_cert and client_key must be given together"),
+        (
+            "TLS CA missing",
+            {
+                **base,
+                "pouch_host": f"tcp://127.0.0.1:{tls_port}",
+                "validate_certs": True,
+                "ca_path": missing_file,
+            },
+            "ca_path",
+        ),
+        (
+            "TLS cert without key",
+            {**base, "pouch_host": f"tcp://127.0.0.1:{tls_port}", "tls": True, "client_cert": str(cert)},
+            "client_cert and client_key must be given together",
+        ),
         ("TLS handshake", {**base, "pouch_host": f"tcp://127.0.0.1:{tls_port}", "tls": True}, "TLS"),
-        ("TLS bad client cert", {**base, "pouch_host": f"tcp://127.0.0.1:{tls_port}", "tls": True,
-                                 "client_cert": str(cert), "client_key": str(cert)}, "TLS configuration error"),
+        (
+            "TLS bad client cert",
+            {
+                **base,
+                "pouch_host": f"tcp://127.0.0.1:{tls_port}",
+                "tls": True,
+                "client_cert": str(cert),
+                "client_key": str(cert),
+            },
+            "TLS configuration error",
+        ),
     ]
     if daemon.kind == "docker":
         cases += [
@@ -106,7 +154,9 @@ def test_bad_inputs(daemon: Daemon, plain_tcp_server: int, tmp_path: Path) -> No
     victim = unique_name("err-victim")
     image = daemon.images["latest"]
     try:
-        setup = run_tasks(daemon, [{"name": existing, "image": image, "command": "sleep 3600", "stop_timeout": 1}])
+        setup = run_tasks(
+            daemon, [{"name": existing, "image": image, "command": "sleep 3600", "stop_timeout": 1}]
+        )
         assert not setup[0].get("failed"), setup[0].get("msg")
         existing_id = setup[0]["container"]["Id"]
         cases = bad_inputs(daemon, existing, victim, plain_tcp_server, tmp_path)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from harness import Daemon, core_actions, run_tasks, unique_name
 
 
 def args(daemon: Daemon, name: str, state: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "image": daemon.images["latest"], "command": "sleep 3600", "stop_timeout": 1,
-            "state": state, **extra}
+    return {
+        "name": name,
+        "image": daemon.images["latest"],
+        "command": "sleep 3600",
+        "stop_timeout": 1,
+        "state": state,
+        **extra,
+    }
 
 
 def status(daemon: Daemon, name: str) -> str:
@@ -42,8 +49,12 @@ WALK = [
     ("absent", "started", ["create", "start"]),
     ("started", "absent", ["remove"]),
 ]
-DAEMON_STATE = {"present": {"created", "running"}, "started": {"running"}, "stopped": {"created", "stopped"},
-                "absent": {"absent"}}
+DAEMON_STATE = {
+    "present": {"created", "running"},
+    "started": {"running"},
+    "stopped": {"created", "stopped"},
+    "absent": {"absent"},
+}
 
 
 def test_state_walk(daemon: Daemon) -> None:
@@ -52,9 +63,15 @@ def test_state_walk(daemon: Daemon) -> None:
     try:
         for source, target, expected in WALK:
             before = status(daemon, name)
-            predicted, done = run_tasks(daemon, [{**args(daemon, name, target), "_check": True}, args(daemon, name, target)])
+            predicted, done = run_tasks(
+                daemon, [{**args(daemon, name, target), "_check": True}, args(daemon, name, target)]
+            )
             label = f"{source} -> {target}"
-            assert not predicted.get("failed") and not done.get("failed"), (label, predicted.get("msg"), done.get("msg"))
+            assert not predicted.get("failed") and not done.get("failed"), (
+                label,
+                predicted.get("msg"),
+                done.get("msg"),
+            )
             assert core_actions(predicted["actions"]) == expected, label
             assert core_actions(done["actions"]) == expected, label
             assert done["changed"] == bool(expected), label
@@ -71,14 +88,23 @@ def test_restart_and_recreate(daemon: Daemon) -> None:
     try:
         created, restarted_check, restarted, recreated_check, recreated = run_tasks(
             daemon,
-            [base, {**base, "restart": True, "_check": True}, {**base, "restart": True},
-             {**base, "recreate": True, "_check": True}, {**base, "recreate": True}],
+            [
+                base,
+                {**base, "restart": True, "_check": True},
+                {**base, "restart": True},
+                {**base, "recreate": True, "_check": True},
+                {**base, "recreate": True},
+            ],
         )
         first_id = created["container"]["Id"]
         assert restarted_check["actions"] == ["restart"] and restarted["actions"] == ["restart"]
         assert restarted["container"]["Id"] == first_id
         assert restarted["container"]["State"]["StartedAt"] != created["container"]["State"]["StartedAt"]
-        assert recreated_check["actions"] == recreated["actions"] == ["create", "stop", "remove", "rename", "start"]
+        assert (
+            recreated_check["actions"]
+            == recreated["actions"]
+            == ["create", "stop", "remove", "rename", "start"]
+        )
         inspect = daemon.inspect(name)
         assert inspect is not None and inspect["Id"] != first_id and inspect["State"]["Running"]
     finally:
@@ -91,7 +117,10 @@ def test_exited_container_is_started_again(daemon: Daemon) -> None:
     job = {"name": name, "image": daemon.images["latest"], "command": "true", "stop_timeout": 1}
     try:
         first, second = run_tasks(daemon, [job, {**job, "state": "stopped"}])
-        assert first["actions"] == ["create", "start"] or core_actions(first["actions"]) == ["create", "start"]
+        assert first["actions"] == ["create", "start"] or core_actions(first["actions"]) == [
+            "create",
+            "start",
+        ]
         assert second["actions"] == [], "an exited container is already stopped"
         third = run_tasks(daemon, [job])[0]
         assert third["actions"] == ["start"]
@@ -100,19 +129,45 @@ def test_exited_container_is_started_again(daemon: Daemon) -> None:
 
 
 def test_detach_false_returns_status_and_output(daemon: Daemon) -> None:
-    ok_name, fail_name, tolerated = unique_name("job-ok"), unique_name("job-fail"), unique_name("job-tolerated")
+    ok_name, fail_name, tolerated = (
+        unique_name("job-ok"),
+        unique_name("job-fail"),
+        unique_name("job-tolerated"),
+    )
     image = daemon.images["latest"]
     try:
         ok, failed, ignored, predicted = run_tasks(
             daemon,
             [
-                {"name": ok_name, "image": image, "command": ["sh", "-c", "echo out; echo err >&2"], "detach": False,
-                 "cleanup": True},
-                {"name": fail_name, "image": image, "command": "sh -c 'echo broken; exit 3'", "detach": False},
-                {"name": tolerated, "image": image, "command": "sh -c 'exit 4'", "detach": False,
-                 "ignore_exit_status": True, "cleanup": True},
-                {"name": unique_name("job-check"), "image": image, "command": "true", "detach": False,
-                 "cleanup": True, "_check": True},
+                {
+                    "name": ok_name,
+                    "image": image,
+                    "command": ["sh", "-c", "echo out; echo err >&2"],
+                    "detach": False,
+                    "cleanup": True,
+                },
+                {
+                    "name": fail_name,
+                    "image": image,
+                    "command": "sh -c 'echo broken; exit 3'",
+                    "detach": False,
+                },
+                {
+                    "name": tolerated,
+                    "image": image,
+                    "command": "sh -c 'exit 4'",
+                    "detach": False,
+                    "ignore_exit_status": True,
+                    "cleanup": True,
+                },
+                {
+                    "name": unique_name("job-check"),
+                    "image": image,
+                    "command": "true",
+                    "detach": False,
+                    "cleanup": True,
+                    "_check": True,
+                },
             ],
         )
         assert not ok.get("failed") and ok["status"] == 0
@@ -131,10 +186,10 @@ def test_detach_false_returns_status_and_output(daemon: Daemon) -> None:
 def test_pull_policies(daemon: Daemon) -> None:
     name = unique_name("pull")
     image = daemon.images["v2"]
-    try:
-        daemon.sdk.remove_image(image, force=True) if daemon.sdk.images(name=image.rsplit(":", 1)[0]) else None
-    except Exception:  # noqa: BLE001 - absent or in use is fine: the first task tells
-        pass
+    with contextlib.suppress(Exception):
+        daemon.sdk.remove_image(image, force=True) if daemon.sdk.images(
+            name=image.rsplit(":", 1)[0]
+        ) else None
     base = {"name": name, "image": image, "command": "sleep 3600", "stop_timeout": 1}
     try:
         never, predicted, missing, again, always = run_tasks(

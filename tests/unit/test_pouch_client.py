@@ -104,17 +104,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         path = self.path.split("?")[0]
         self.seen.append((self.command, self.path, dict(self.headers)))
-        status, ctype, body = self.routes.get((self.command, path), (404, "application/json", b'{"message":"no route"}'))
+        status, ctype, body = self.routes.get(
+            (self.command, path), (404, "application/json", b'{"message":"no route"}')
+        )
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._answer()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self._answer()
@@ -150,7 +152,8 @@ def test_error_message_names_method_path_status(fake_daemon: tuple[object, type[
     handler.routes[("POST", "/v1.24/containers/create")] = (
         400,
         "application/json",
-        b'{"message":"unknown runtime nosuch: failed to find runtime nosuch in daemon config: invalid param"}',
+        b'{"message":"unknown runtime nosuch: failed to find runtime nosuch in daemon config: '
+        b'invalid param"}',
     )
     with pytest.raises(client_mod.PouchError) as raised:
         client.create_container("c1", {"Image": "busybox"})
@@ -163,16 +166,22 @@ def test_error_message_names_method_path_status(fake_daemon: tuple[object, type[
 
 def test_inspect_missing_is_none(fake_daemon: tuple[object, type[_Handler]]) -> None:
     client, handler = fake_daemon
-    handler.routes[("GET", "/v1.24/containers/gone/json")] = (404, "application/json", b'{"message":"container gone: not found"}')
+    handler.routes[("GET", "/v1.24/containers/gone/json")] = (
+        404,
+        "application/json",
+        b'{"message":"container gone: not found"}',
+    )
     assert client.inspect_container("gone") is None
 
 
 def test_pull_fails_on_mid_stream_error(fake_daemon: tuple[object, type[_Handler]]) -> None:
     client, handler = fake_daemon
     handler.routes[("POST", "/v1.24/images/create")] = (200, "application/json", MID_STREAM_ERROR.encode())
-    with pytest.raises(client_mod.PouchPullError, match="pulling busybox:latest failed: unexpected EOF while reading layer"):
+    with pytest.raises(
+        client_mod.PouchPullError, match="pulling busybox:latest failed: unexpected EOF while reading layer"
+    ):
         client.pull_image("busybox:latest", auth={"username": "u", "password": "secret"})
-    method, path, headers = handler.seen[-1]
+    _method, path, headers = handler.seen[-1]
     assert path == "/v1.24/images/create?fromImage=busybox%3Alatest"
     assert json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"]))["password"] == "secret"
 
@@ -184,7 +193,9 @@ def test_pull_http_error_before_stream(fake_daemon: tuple[object, type[_Handler]
         "application/json",
         b'{"message":"127.0.0.1:5077/library/nosuch:latest not found: not found"}',
     )
-    with pytest.raises(client_mod.PouchPullError, match="HTTP 404: 127.0.0.1:5077/library/nosuch:latest not found"):
+    with pytest.raises(
+        client_mod.PouchPullError, match=r"HTTP 404: 127\.0\.0\.1:5077/library/nosuch:latest not found"
+    ):
         client.pull_image("127.0.0.1:5077/library/nosuch:latest")
 
 
@@ -198,14 +209,20 @@ def test_malformed_json_answer(fake_daemon: tuple[object, type[_Handler]]) -> No
 def test_non_json_error_body(fake_daemon: tuple[object, type[_Handler]]) -> None:
     client, handler = fake_daemon
     handler.routes[("POST", "/v1.24/containers/x/kill")] = (405, "text/plain", b"405 method not allowed")
-    with pytest.raises(client_mod.PouchError, match="POST /containers/x/kill failed with HTTP 405: 405 method not allowed"):
+    with pytest.raises(
+        client_mod.PouchError, match="POST /containers/x/kill failed with HTTP 405: 405 method not allowed"
+    ):
         client.request("POST", "/containers/x/kill")
 
 
 def test_keep_alive_reuses_one_connection(fake_daemon: tuple[object, type[_Handler]]) -> None:
     client, handler = fake_daemon
     handler.protocol_version = "HTTP/1.1"
-    handler.routes[("GET", "/v1.24/version")] = (200, "application/json", json.dumps(recorded("version.json")).encode())
+    handler.routes[("GET", "/v1.24/version")] = (
+        200,
+        "application/json",
+        json.dumps(recorded("version.json")).encode(),
+    )
     handler.routes[("GET", "/v1.24/containers/bb2/json")] = (
         200,
         "application/json",
@@ -218,13 +235,17 @@ def test_keep_alive_reuses_one_connection(fake_daemon: tuple[object, type[_Handl
 
 def test_unreachable_socket(tmp_path: Path) -> None:
     client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{tmp_path}/none.sock"))
-    with pytest.raises(client_mod.PouchConnectionError, match=r"GET /version: cannot talk to the daemon at unix://"):
+    with pytest.raises(
+        client_mod.PouchConnectionError, match=r"GET /version: cannot talk to the daemon at unix://"
+    ):
         client.version()
 
 
 def test_api_version_prefix_is_configurable(fake_daemon: tuple[object, type[_Handler]]) -> None:
     client, handler = fake_daemon
-    other = client_mod.PouchClient(client_mod.ConnectionSettings(host=client.settings.host, api_version="1.40"))
+    other = client_mod.PouchClient(
+        client_mod.ConnectionSettings(host=client.settings.host, api_version="1.40")
+    )
     handler.routes[("GET", "/v1.40/_ping")] = (200, "text/plain", b"OK")
     assert other.request("GET", "/_ping") == (200, b"OK")
 
@@ -249,7 +270,9 @@ def test_options_read_recorded_inspect() -> None:
     assert by_name["memory"].current(inspect) == 0
     assert by_name["published_ports"].current(inspect) == []
     assert by_name["log_driver"].current(inspect) == "json-file"
-    assert by_name["env"].current(inspect) == {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    assert by_name["env"].current(inspect) == {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    }
 
 
 def test_recorded_list_has_no_state() -> None:
@@ -294,8 +317,18 @@ def test_parse_port(spec: str, normalized: str) -> None:
     assert options_mod.parse_port(spec) == normalized
 
 
-@pytest.mark.parametrize(("value", "size"), [("64m", 64 << 20), ("1g", 1 << 30), ("512k", 512 << 10), ("100", 100),
-                                             ("1.5g", int(1.5 * (1 << 30))), ("64MB", 64 << 20), ("-1", -1)])
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        ("64m", 64 << 20),
+        ("1g", 1 << 30),
+        ("512k", 512 << 10),
+        ("100", 100),
+        ("1.5g", int(1.5 * (1 << 30))),
+        ("64MB", 64 << 20),
+        ("-1", -1),
+    ],
+)
 def test_parse_size(value: str, size: int) -> None:
     assert options_mod.parse_size(value, "memory") == size
 
@@ -303,3 +336,37 @@ def test_parse_size(value: str, size: int) -> None:
 def test_env_rejects_non_strings() -> None:
     with pytest.raises(options_mod.OptionError, match="Non-string value found for env option 'DEBUG'"):
         options_mod.string_dict({"DEBUG": True}, "env")
+
+
+def test_chunked_response_and_keep_alive(tmp_path: Path) -> None:
+    """Moby streams pulls and logs chunked over a kept-alive HTTP/1.1 connection."""
+    path = tmp_path / "chunked.sock"
+    connections: list[int] = []
+
+    class Chunked(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            connections.append(id(self.connection))
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b'{"status":"Pulling"}\r\n', b'{"status":"Done"}'):
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = _UnixServer(str(path), Chunked)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{path}", timeout=5))
+        assert [e["status"] for e in client.pull_image("busybox:latest")] == ["Pulling", "Done"]
+        assert [e["status"] for e in client.pull_image("busybox:latest")] == ["Pulling", "Done"]
+        assert len(set(connections)) == 1, "the second request reuses the kept-alive connection"
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
