@@ -89,6 +89,7 @@ def test_moving_home_refused_while_a_container_uses_lxcfs(host) -> None:
             capture_output=True,
             text=True,
             timeout=600,
+            env=dict(os.environ, ANSIBLE_ROLES_PATH=str(SCENARIO.parents[1] / "roles")),
         )
         assert result.returncode != 0, result.stdout
         assert "Nothing was restarted" in result.stdout, result.stdout
