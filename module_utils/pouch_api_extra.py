@@ -8,10 +8,8 @@ post_json; only the archive upload for POST /images/load streams a file, which r
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
-import ssl
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -50,6 +48,7 @@ def load_image(client: PouchClient, archive_path: str, name: str | None = None) 
     pouchd reads `name` (a repository without tag: only the archive's references under it are
     imported) and answers 200 with an empty body; dockerd ignores it and answers a JSON stream
     that can end with an errorDetail after the 200. Both failures raise PouchError.
+    The client's request() only sends JSON bodies, so this uses its connection directly.
     """
     path = "/images/load"
     query: dict[str, Any] = {"quiet": "1"}
@@ -62,30 +61,32 @@ def load_image(client: PouchClient, archive_path: str, name: str | None = None) 
         handle = open(archive_path, "rb")  # noqa: SIM115 - closed in finally
     except OSError as exc:
         raise PouchError(f"cannot read the archive {archive_path}: {exc.strerror or exc}") from exc
-    connection = client._new_connection(timeout)
+    head = (
+        f"POST {url} HTTP/1.1\r\nHost: pouch\r\nContent-Type: application/x-tar\r\n"
+        f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    connection = None
     try:
-        connection.request(
-            "POST",
-            url,
-            body=handle,
-            headers={"Host": "pouch", "Content-Type": "application/x-tar", "Content-Length": str(size)},
+        connection = client._connect(timeout)
+        connection.sock.sendall(head)
+        while chunk := handle.read(1 << 20):
+            connection.sock.sendall(chunk)
+        status, data = connection.exchange(b"", "POST")
+    except PouchError:
+        raise
+    except OSError as exc:
+        reason = (
+            f"timed out after {timeout}s" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
         )
-        response = connection.getresponse()
-        data = response.read()
-        status = response.status
-    except ssl.SSLError as exc:
         raise PouchConnectionError(
-            f"POST {path}: TLS error talking to {client.settings.host}: {exc}"
-        ) from exc
-    except (TimeoutError, OSError, http.client.HTTPException) as exc:
-        raise PouchConnectionError(
-            f"POST {path}: cannot talk to the daemon at {client.settings.host}: {exc or type(exc).__name__}",
+            f"POST {path}: cannot talk to the daemon at {client.settings.host}: {reason}",
             method="POST",
             path=path,
         ) from exc
     finally:
         handle.close()
-        connection.close()
+        if connection is not None:
+            connection.close()
     text = data.decode(errors="replace")
     if status >= 400:
         message = text.strip()

@@ -62,7 +62,9 @@ class ImageInputError(ValueError):
 def check_reference(reference: str, what: str = "name") -> None:
     if not reference or not reference.strip():
         raise ImageInputError(f"{what} must not be empty")
-    if not REFERENCE_RE.match(reference):
+    first, slash, _ = reference.partition("/")
+    has_domain = slash and ("." in first or ":" in first or first == "localhost")
+    if not REFERENCE_RE.match(reference) or (slash and not has_domain and first != first.lower()):
         raise ImageInputError(
             f"{what} {reference!r} is not a valid image reference: expected "
             "[REGISTRY[:PORT]/]PATH[:TAG][@DIGEST] with a lowercase path "
