@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from lab.aptrepo import build_repo
 from lab.errors import LabError
@@ -18,18 +19,35 @@ from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir, state_lock
 from lab.prereqs import missing_programs
 from lab.procs import pids_with_marker, stop_pid
 from lab.services import running_services, start_services, stop_services
-from lab.vms import Group, check_private_network, down_group, list_groups, ssh_argv, up_group
+from lab.vms import (
+    Group,
+    VmSpec,
+    check_private_network,
+    down_group,
+    list_groups,
+    reusable_group,
+    ssh_argv,
+    up_group,
+)
 
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 # What `report` looks for on a node: units the roles install, and binaries they put on PATH.
-REPORT_UNITS = ("containerd", "pouch", "lxcfs", "dfdaemon")
-REPORT_BINARIES = ("pouch", "ctr", "runc", "crun", "lxcfs")
+REPORT_UNITS = (
+    "pouch",
+    "containerd",
+    "lxcfs",
+    "dfdaemon",
+    "dragonfly-supernode",
+    "dragonfly-dfget-server",
+)
+REPORT_BINARIES = ("pouch", "pouchd", "ctr", "runc", "crun", "lxcfs", "dfget")
 REPORT_SCRIPT = (
     'echo "hostname: $(hostname)"; echo "kernel: $(uname -r)"; '
     "echo \"private address: $(ip -4 -o addr show | awk '/10\\.77\\./ {print $4}')\"; "
     f"for u in {' '.join(REPORT_UNITS)}; do "
-    'if systemctl cat "$u.service" >/dev/null 2>&1; then echo "unit $u: $(systemctl is-active $u)"; '
-    'else echo "unit $u: not installed yet"; fi; done; '
+    'load=$(systemctl show -P LoadState "$u.service"); '
+    'case "$load" in not-found) state="not installed yet" ;; masked) state=masked ;; '
+    '*) state=$(systemctl is-active "$u.service") ;; esac; echo "unit $u: $state"; done; '
     f"for b in {' '.join(REPORT_BINARIES)}; do "
     'if command -v "$b" >/dev/null; then echo "binary $b: $(command -v $b)"; '
     'else echo "binary $b: not installed yet"; fi; done'
@@ -75,10 +93,15 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
     with state_lock(paths):
         image = build_image(paths)
         services, services_started = start_services(paths)
-        # Register the group while holding the lock, so a concurrent `down` of another group does
-        # not see "no groups left" and stop the services this one is about to use.
-        down_group(paths, group)
-        Group(group, paths).save(0, [])
+        reusable = None if (args.fresh or services_started) else reusable_group(paths, group, names)
+        if reusable is None:
+            # Register the group while holding the lock, so a concurrent `down` of another group
+            # does not see "no groups left" and stop the services this one is about to use.
+            down_group(paths, group)
+            Group(group, paths).save(0, [])
+    if reusable is not None:
+        log(f"group {group} is already running ({', '.join(names)}); `down` first or --fresh for new VMs")
+        return _report_up(paths, group, reusable, {}, started, args.json)
     log(f"booting {len(names)} VM(s) in group {group}: {', '.join(names)} (logs: {paths.logs})")
     try:
         vms, boot_seconds = up_group(paths, group, names, image, services)
@@ -92,13 +115,24 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
             if services_started and not list_groups(paths):
                 stop_services(paths)
         raise
+    return _report_up(paths, group, vms, boot_seconds, started, args.json)
+
+
+def _report_up(
+    paths: LabPaths,
+    group: str,
+    vms: list[VmSpec],
+    boot_seconds: dict[str, float],
+    started: float,
+    as_json: bool,
+) -> int:
     for vm in vms:
-        log(f"{group}/{vm.name}: ssh -p {vm.ssh_port} root@127.0.0.1, private {vm.private_ip}, "
-            f"SSH after {boot_seconds[vm.name]:.0f}s")  # fmt: skip
+        boot = f", SSH after {boot_seconds[vm.name]:.0f}s" if vm.name in boot_seconds else ""
+        log(f"{group}/{vm.name}: ssh -p {vm.ssh_port} root@127.0.0.1, private {vm.private_ip}{boot}")
     if group == DEFAULT_GROUP:
         log(f"inventory: {write_inventory(paths, vms)}")
     log(f"up in {time.monotonic() - started:.0f}s")
-    if args.json:
+    if as_json:
         print(json.dumps(instance_records(paths, vms)))
     return 0
 
@@ -188,8 +222,14 @@ def cmd_report(paths: LabPaths, args: argparse.Namespace) -> int:
         return 1
     print(f"lab report: what is provisioned on the {len(running)} node(s) of group {args.group}")
     failed = 0
-    for vm in running:
-        result = subprocess.run(ssh_argv(paths, vm.ssh_port, REPORT_SCRIPT), capture_output=True, text=True)
+    with ThreadPoolExecutor(max_workers=len(running)) as pool:
+        results = pool.map(
+            lambda vm: subprocess.run(
+                ssh_argv(paths, vm.ssh_port, REPORT_SCRIPT), capture_output=True, text=True
+            ),
+            running,
+        )
+    for vm, result in zip(running, results, strict=True):
         print(f"== {vm.name} (ssh -p {vm.ssh_port} root@127.0.0.1)")
         if result.returncode != 0:
             failed += 1
@@ -211,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", default=DEFAULT_GROUP, help="independent group of VMs, e.g. a molecule scenario"
     )
     up.add_argument("--json", action="store_true", help="print the VMs as JSON (molecule instance config)")
+    up.add_argument("--fresh", action="store_true", help="reboot the group on new disks even if it runs")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop VMs and services (all groups unless --group)")
     down.add_argument("--group", help="stop only this group; the services stop with the last group")

@@ -285,6 +285,19 @@ def up_group(
     return vms, boot_seconds
 
 
+def reusable_group(paths: LabPaths, name: str, vm_names: list[str]) -> list[VmSpec] | None:
+    """The group's VMs if exactly these are running and answer SSH now; else None (boot afresh)."""
+    group = Group(name, paths)
+    _, vms = group.load()
+    if [vm.name for vm in vms] != vm_names or not all(group.qemu_pid(vm.name) for vm in vms):
+        return None
+    for vm in vms:
+        probe = subprocess.run(ssh_argv(paths, vm.ssh_port, "true", connect_timeout=5), capture_output=True)
+        if probe.returncode != 0:
+            return None
+    return vms
+
+
 def check_private_network(paths: LabPaths, vms: list[VmSpec]) -> None:
     """Ping every other VM's private address from the first VM (proves the hub carries frames)."""
     if len(vms) < 2:
