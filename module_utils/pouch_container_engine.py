@@ -418,18 +418,22 @@ class ContainerManager:
         """detach: false waits for the container, returns its exit status and output."""
         if self.params["detach"]:
             return
-        self.changed("wait")
         if self.check_mode:
+            self.changed("wait")
+            if self.params["cleanup"]:
+                self.changed("cleanup")
             return
-        outcome = self.client.wait_container(self.name, timeout=None) or {}
+        # A job may run for long: wait without the API timeout (a week bounds a lost daemon).
+        outcome = self.client.wait_container(self.name, timeout=7 * 24 * 3600) or {}
+        self.changed("wait")
         status = outcome.get("StatusCode", 0)
         stdout, stderr = self.client.container_logs(self.name)
         self.result["status"] = status
         self.result["output"] = stdout + stderr
         self.result["stdout"], self.result["stderr"] = stdout, stderr
         if self.params["cleanup"]:
-            self.changed("cleanup")
             self.client.remove_container(self.name, force=True, volumes=not self.params["keep_volumes"])
+            self.changed("cleanup")
         if status != 0 and not self.params["ignore_exit_status"]:
             self.result["failed"] = True
             self.result["msg"] = (

@@ -70,6 +70,8 @@ def ansible_env(daemon: Daemon | None, extra: dict[str, str] | None = None) -> d
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
+        # One python process per task instead of copying the module to a temp dir first.
+        ANSIBLE_PIPELINING="true",
         # The "node" is this machine: its system Python, standard library only, runs the module.
         ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
     )
