@@ -89,16 +89,18 @@ options:
     default: {}
   connected:
     description:
-      - Containers (names or IDs) that must be attached. They must exist. Unless O(appends=true), containers
-        attached but not listed are disconnected.
+      - Containers (names or IDs) that must be attached; they must exist. Unless O(appends=true), containers
+        attached but not listed are disconnected (V([]) disconnects every container).
+      - When not set, attachments are not managed at all, and a recreate reconnects the containers that were
+        attached. (community.docker's docker_network disconnects every container when its C(connected) is
+        unset.)
     type: list
     elements: str
-    default: []
     aliases: [containers]
   appends:
-    description: Only add the containers of O(connected); never disconnect others (they are also
-      reconnected after
-      a recreate).
+    description:
+      - Only add the containers of O(connected); never disconnect others (they are also reconnected after a
+        recreate).
     type: bool
     default: false
     aliases: [incremental]

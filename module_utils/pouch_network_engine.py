@@ -53,7 +53,7 @@ def argument_spec() -> dict[str, Any]:
         "internal": {"type": "bool"},
         "enable_ipv6": {"type": "bool"},
         "labels": {"type": "dict", "default": {}},
-        "connected": {"type": "list", "elements": "str", "default": [], "aliases": ["containers"]},
+        "connected": {"type": "list", "elements": "str", "aliases": ["containers"]},
         "appends": {"type": "bool", "default": False, "aliases": ["incremental"]},
         "force": {"type": "bool", "default": False},
     }
@@ -194,7 +194,7 @@ class NetworkManager:
         """connected entries (names or IDs) -> container name; every one must exist."""
         resolved: dict[str, str] = {}
         missing = []
-        for entry in self.params["connected"]:
+        for entry in self.params["connected"] or []:
             if not entry:
                 raise NetworkInputError("connected: container names must not be empty")
             container = self.client.inspect_container(entry)
@@ -272,7 +272,8 @@ class NetworkManager:
         if recreate:
             self.guard_removal(name, attached, "recreate it (" + ", ".join(differences) + " differ)")
         if network is None or recreate:
-            keep = dict(attached) if self.params["appends"] else {}
+            # Attachments are only managed when `connected` is given; otherwise a recreate keeps them.
+            keep = dict(attached) if self.params["appends"] or self.params["connected"] is None else {}
             keep.update(wanted)
             self.recreate(name, desired, network, attached, keep)
             final = keep
@@ -375,7 +376,7 @@ class NetworkManager:
             if container_id not in attached:
                 self.perform(f"connect:{container}", connect_network, self.client, name, container_id)
                 final[container_id] = container
-        if not self.params["appends"]:
+        if self.params["connected"] is not None and not self.params["appends"]:
             for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
                 if container_id not in wanted:
                     self.perform(
