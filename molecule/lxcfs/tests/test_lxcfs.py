@@ -101,8 +101,11 @@ def test_moving_home_refused_while_a_container_uses_lxcfs(host) -> None:
         host.run("systemctl stop molecule-lxcfs-user")
 
 
-@pytest.mark.skipif(not os.environ.get("POUCH_BIN_DIR"), reason="needs pouch binaries (POUCH_BIN_DIR)")
 def test_pouch_container_sees_its_memory_limit(host) -> None:
+    # The same check through pouchd, when this VM has it (molecule/pouchd converges lxcfs with pouchd
+    # from the pouch archive and checks it there); the cgroup check above needs lxcfs alone.
+    if not host.exists("pouch") or not host.service("pouch").is_running:
+        pytest.skip("pouch binaries are not installed on this VM (see the pouchd scenario for this check)")
     out = host.check_output(
         "pouch run --rm --enableLxcfs -m 64m 10.0.2.101:5000/library/busybox:latest head -n 1 /proc/meminfo"
     )
