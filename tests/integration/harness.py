@@ -52,6 +52,13 @@ class Daemon:
             result.append((detail["Name"].lstrip("/"), detail["Id"], detail["State"]["Status"]))
         return sorted(result)
 
+    def logs(self, name: str) -> bytes:
+        """Raw log stream (the SDK's logs() reads Config.Tty, which pouchd's inspect leaves out)."""
+        sdk = self.sdk
+        response = sdk._get(sdk._url("/containers/{0}/logs", name), params={"stdout": 1, "stderr": 1})
+        response.raise_for_status()
+        return response.content
+
     def remove(self, *names: str) -> None:
         for name in names:
             with contextlib.suppress(docker.errors.NotFound):

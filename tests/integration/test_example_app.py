@@ -40,7 +40,7 @@ def test_example_app_is_idempotent(daemon: Daemon, tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         logs = b""
         while time.monotonic() < deadline:
-            logs = daemon.sdk.logs("example-client")
+            logs = daemon.logs("example-client")
             if f"hello from {daemon.kind}".encode() in logs:
                 break
             time.sleep(1)

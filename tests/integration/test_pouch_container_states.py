@@ -50,7 +50,7 @@ WALK = [
     ("started", "absent", ["remove"]),
 ]
 DAEMON_STATE = {
-    "present": {"created", "running"},
+    "present": {"created", "running", "stopped"},
     "started": {"running"},
     "stopped": {"created", "stopped"},
     "absent": {"absent"},
