@@ -43,7 +43,8 @@ PRIVATE_NET = "10.77.0"
 PRIVATE_FIRST_HOST = 11
 HUB_MARKER = "lab.hub"
 MEMORY_MB = int(os.environ.get("LAB_VM_MEMORY_MB", "1536"))
-SSH_TIMEOUT = float(os.environ.get("LAB_SSH_TIMEOUT", "420"))
+# Generous: on a loaded 2-core machine several VMs booting at once took over 6 minutes.
+SSH_TIMEOUT = float(os.environ.get("LAB_SSH_TIMEOUT", "900"))
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def qemu_argv(
 ) -> list[str]:
     cmdline = " ".join(
         [
-            "root=/dev/vda rw console=ttyS0 quiet",
+            "root=/dev/vda rw console=ttyS0",
             f"systemd.machine_id={vm.machine_id}",
             f"lab.hostname={vm.name}",
             f"lab.private_ip={vm.private_ip}/24",
