@@ -22,6 +22,7 @@ import pytest
 
 from lab.paths import LabPaths, default_state_dir
 from lab.prereqs import lab_missing, requirement_missing
+from lab.procs import pids_with_marker
 
 ROOT = Path(__file__).resolve().parents[2]
 MOLECULE_DIR = ROOT / "molecule"
@@ -82,4 +83,7 @@ def test_scenario(scenario: str) -> None:
         f"molecule test -s {scenario} failed (exit {rc}, {elapsed:.0f}s); full log: {log}\n"
         f"--- last lines ---\n{tail}"
     )
+    # destroy must leave nothing of the scenario's group running (qemu, its relays, the hub).
+    group_dir = str(paths.group_dir(scenario))
+    assert not pids_with_marker(group_dir), f"processes of {group_dir} outlived molecule's destroy"
     print(f"molecule scenario {scenario} passed in {elapsed:.0f}s; log: {log}")
