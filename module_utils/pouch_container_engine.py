@@ -275,7 +275,7 @@ class ContainerManager:
             self.perform("create", self.create, desired, image, temporary)
             if running:
                 self.perform("stop", self.stop)
-            self.perform("remove", self.remove, container)
+            self.perform("remove", self.remove_stopped)
             self.perform("rename", self.client.rename_container, temporary, self.name)
             keep_running = state == "started" or (state == "present" and running)
             if keep_running:
@@ -373,6 +373,9 @@ class ContainerManager:
     def remove(self, container: dict[str, Any]) -> None:
         if (container.get("State") or {}).get("Running"):
             self.client.stop_container(self.name, self.stop_timeout())
+        self.client.remove_container(self.name, force=True, volumes=not self.params["keep_volumes"])
+
+    def remove_stopped(self) -> None:
         self.client.remove_container(self.name, force=True, volumes=not self.params["keep_volumes"])
 
     def upgrade(self, desired: dict[str, Any]) -> None:
