@@ -80,7 +80,9 @@ def _start_http(paths: LabPaths, root: str) -> int:
     log = paths.logs / "apt-http.log"
     port = _env_port("LAB_REPO_PORT")
     if port is None:
-        port = free_tcp_port()
+        # Keep the previous port when it is free: VMs of running groups have it in their relays.
+        previous = int(portfile.read_text()) if portfile.exists() else 0
+        port = previous if previous and tcp_port_is_free(previous) else free_tcp_port()
     elif not tcp_port_is_free(port):
         raise LabError(f"cannot serve the apt repository: 127.0.0.1:{port} (LAB_REPO_PORT) is already in use")
     argv = [sys.executable, "-m", HTTP_MARKER, "--dir", root, "--port", str(port)]
