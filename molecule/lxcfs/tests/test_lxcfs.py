@@ -23,6 +23,17 @@ def lxcfs_mounts(host) -> list[str]:
     return host.check_output("findmnt -rn -t fuse.lxcfs -o TARGET").split()
 
 
+def run_playbook(host, name: str) -> subprocess.CompletedProcess[str]:
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or host.backend.ansible_inventory
+    return subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", inventory, str(SCENARIO / name)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, ANSIBLE_ROLES_PATH=str(SCENARIO.parents[1] / "roles")),
+    )
+
+
 def test_exported_home(host) -> None:
     assert json.loads(host.file("/root/molecule-lxcfs.json").content_string) == {"pouch_lxcfs_home": HOME}
 
@@ -78,19 +89,7 @@ def test_moving_home_refused_while_a_container_uses_lxcfs(host) -> None:
             " pid=$(systemctl show -p MainPID --value molecule-lxcfs-user); done; exit 1"
         )
         before = main_pid(host)
-        inventory = os.environ.get("MOLECULE_INVENTORY_FILE") or host.backend.ansible_inventory
-        result = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                inventory,
-                str(SCENARIO / "move_home.yml"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=dict(os.environ, ANSIBLE_ROLES_PATH=str(SCENARIO.parents[1] / "roles")),
-        )
+        result = run_playbook(host, "move_home.yml")
         output = result.stdout + result.stderr
         assert result.returncode != 0, output
         assert "Nothing was restarted" in output and "processes using it now" in output, output
@@ -99,7 +98,19 @@ def test_moving_home_refused_while_a_container_uses_lxcfs(host) -> None:
         assert host.check_output(f"head -n 1 {HOME}/proc/meminfo").startswith("MemTotal:")
         assert "lxcfs-moved" not in host.file("/etc/systemd/system/lxcfs.service").content_string
     finally:
-        host.run("systemctl stop molecule-lxcfs-user")
+        host.run("systemctl stop molecule-lxcfs-user; systemctl reset-failed molecule-lxcfs-user")
+
+
+def test_moving_home_without_users_restarts_and_moves_back(host) -> None:
+    # No process uses lxcfs now: the move is allowed; converge then moves it back.
+    moved = run_playbook(host, "move_home.yml")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert lxcfs_mounts(host) == ["/var/lib/lxc/lxcfs-moved"]
+    assert host.check_output("head -n 1 /var/lib/lxc/lxcfs-moved/proc/meminfo").startswith("MemTotal:")
+    back = run_playbook(host, "converge.yml")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert lxcfs_mounts(host) == [HOME]
+    assert host.service("lxcfs").is_running
 
 
 def test_pouch_container_sees_its_memory_limit(host) -> None:
