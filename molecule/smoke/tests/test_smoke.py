@@ -13,7 +13,9 @@ def test_packages_come_from_the_lab_repository(host) -> None:
 
 
 def test_guest_apt_uses_only_the_lab_repository(host) -> None:
-    sources = host.check_output("cat /etc/apt/sources.list; cat /etc/apt/sources.list.d/* 2>/dev/null || true")
+    sources = host.check_output(
+        "cat /etc/apt/sources.list; cat /etc/apt/sources.list.d/* 2>/dev/null || true"
+    )
     uris = [word for word in sources.split() if word.startswith("http")]
     assert uris == ["http://10.0.2.100/"]
 
