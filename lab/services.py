@@ -102,10 +102,11 @@ def _start_http(paths: LabPaths, root: str) -> int:
 
 def start_services(paths: LabPaths) -> tuple[SharedServices, bool]:
     """Build the repo and test images if needed, start both services; returns (services, started)."""
+    # First, so a changed package list reaches a running server too (it serves the directory by path).
+    repo = build_repo(paths)
     running = running_services(paths)
     if running is not None:
         return running, False
-    repo = build_repo(paths)
     try:
         images = build_test_images(paths.testimages_dir)
     except TestImageError as exc:
