@@ -79,7 +79,10 @@ def main() -> int:
         boot(paths, image, services, 1, results)
         boot(paths, image, services, 3, results)
     finally:
-        stop_everything(paths, None)
+        # Only the bench's own groups: a shared state dir may hold other people's VMs. The services
+        # stop with the last group, as with `lab down --group`.
+        for group in ("bench1", "bench3"):
+            stop_everything(paths, group)
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
     out = ROOT / "bench" / "results" / "lab_bench.json"
