@@ -235,7 +235,7 @@ def _start_hub(group: Group, hub_port: int, vms: list[VmSpec]) -> None:
         "--peers",
         peers,
         "--tag",
-        str(group.dir),
+        f"{group.dir}/",
     ]
     proc = spawn_detached(argv, group.hub_log, group.hub_pidfile, cwd=REPO_ROOT)
     time.sleep(0.3)
@@ -335,8 +335,9 @@ def down_group(paths: LabPaths, name: str) -> list[str]:
         group.qemu_pidfile(vm).unlink(missing_ok=True)
     if stop_tracked(group.hub_pidfile, HUB_MARKER):
         stopped.append(f"hub {name}")
-    # Anything still carrying the group's directory in its command line is ours and must go.
-    for pid in pids_with_marker(str(group.dir)):
+    # Anything still carrying the group's directory in its command line is ours and must go
+    # (with the trailing "/", so group "a" never matches group "a2").
+    for pid in pids_with_marker(f"{group.dir}/"):
         stop_pid(pid)
         stopped.append(f"leftover pid {pid}")
     shutil.rmtree(group.dir, ignore_errors=True)

@@ -84,6 +84,6 @@ def test_scenario(scenario: str) -> None:
         f"--- last lines ---\n{tail}"
     )
     # destroy must leave nothing of the scenario's group running (qemu, its relays, the hub).
-    group_dir = str(paths.group_dir(scenario))
+    group_dir = f"{paths.group_dir(scenario)}/"
     assert not pids_with_marker(group_dir), f"processes of {group_dir} outlived molecule's destroy"
     print(f"molecule scenario {scenario} passed in {elapsed:.0f}s; log: {log}")
