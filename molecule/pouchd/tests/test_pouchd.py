@@ -66,8 +66,9 @@ def test_info_reports_snapshotter_runtimes_and_registry(host) -> None:
     assert "runc" in registered and registered <= set(info["Runtimes"])
     assert info["DefaultRegistry"] == REGISTRY
     assert info["LiveRestoreEnabled"] is True
+    assert info.get("LxcfsEnabled") is True  # omitted by pouchd when false
     cli = host.check_output("pouch info")
-    assert "overlayfs" in cli
+    assert "Storage Driver: overlayfs" in cli and "LxcfsEnabled: true" in cli
 
 
 def test_pull_from_the_lab_registry(host) -> None:
