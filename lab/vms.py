@@ -202,20 +202,28 @@ def _create_overlay(group: Group, vm: VmSpec, image: BaseImage) -> None:
         raise LabError(f"qemu-img could not create the overlay of VM {vm.name}", log)
 
 
+def _ssh_answers(paths: LabPaths, port: int, timeout: float) -> bool:
+    """One SSH login attempt; a guest that accepts TCP but is too slow to answer counts as not up."""
+    try:
+        probe = subprocess.run(
+            ssh_argv(paths, port, "true", connect_timeout=5), capture_output=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return probe.returncode == 0
+
+
 def _wait_ssh(group: Group, vm: VmSpec, timeout: float) -> float:
     """Seconds until the VM answers SSH; raises naming its console log if it never does."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
+    while (elapsed := time.monotonic() - start) < timeout:
         if group.qemu_pid(vm.name) is None:
             raise LabError(
                 f"VM {group.name}/{vm.name}: qemu exited during boot "
                 f"(qemu log {group.qemu_log(vm.name)}, console {group.console_log(vm.name)})",
                 group.qemu_log(vm.name),
             )
-        probe = subprocess.run(
-            ssh_argv(group.paths, vm.ssh_port, "true", connect_timeout=5), capture_output=True, timeout=30
-        )
-        if probe.returncode == 0:
+        if _ssh_answers(group.paths, vm.ssh_port, timeout=min(30.0, max(5.0, timeout - elapsed))):
             return time.monotonic() - start
         time.sleep(2)
     raise LabError(
@@ -293,8 +301,7 @@ def reusable_group(paths: LabPaths, name: str, vm_names: list[str]) -> list[VmSp
     if [vm.name for vm in vms] != vm_names or not all(group.qemu_pid(vm.name) for vm in vms):
         return None
     for vm in vms:
-        probe = subprocess.run(ssh_argv(paths, vm.ssh_port, "true", connect_timeout=5), capture_output=True)
-        if probe.returncode != 0:
+        if not _ssh_answers(paths, vm.ssh_port, timeout=30):
             return None
     return vms
 
