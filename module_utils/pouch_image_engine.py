@@ -313,10 +313,10 @@ class ImageManager:
                     f"image {reference} is used by container(s) {', '.join(users)}: not removed; "
                     "set force_absent=true to remove it anyway"
                 )
-        self.actions.append("remove")
-        self.result["changed"] = True
         if not self.check_mode:
             remove_image(self.client, reference, force=self.params["force_absent"] or is_image_id(reference))
+        self.actions.append("remove")
+        self.result["changed"] = True
         self.result["diff"]["after"] = {}
         return self.result
 
@@ -344,12 +344,13 @@ class ImageManager:
         return self.load(reference, before, archive)
 
     def pull(self, reference: str, before: dict[str, Any] | None) -> dict[str, Any] | None:
-        self.actions.append("pull")
         if self.check_mode:
             # Only a pull tells whether the registry has a newer image: a forced pull may change.
+            self.actions.append("pull")
             self.result["changed"] = True
             return before
         events = self.client.pull_image(reference, self.auth())
+        self.actions.append("pull")  # recorded once done: a failed pull did nothing
         self.result["progress"] = summarize_progress(events)
         after = self.client.inspect_image(reference)
         if after is None:
@@ -366,16 +367,16 @@ class ImageManager:
             "stored_as": plan.loaded_as,
             "image_id": plan.image_id,
         }
-        self.actions.append("load")
-        if plan.retag:
-            self.actions.append("tag")
-        self.result["changed"] = before is None or before.get("Id") != plan.image_id
         if self.check_mode:
+            self.actions.extend(["load", "tag"] if plan.retag else ["load"])
+            self.result["changed"] = before is None or before.get("Id") != plan.image_id
             return before
         load_image(self.client, archive.path, plan.name_param)
+        self.actions.append("load")
         if plan.retag:
             repository, tag, _ = split_image_reference(reference)
             tag_image(self.client, plan.loaded_as, repository, tag or "latest")
+            self.actions.append("tag")
         after = self.client.inspect_image(reference)
         if after is None:
             raise PouchError(
@@ -404,11 +405,13 @@ class ImageManager:
         self.result["tagged"] = target_reference
         if image is not None and existing is not None and existing.get("Id") == image.get("Id"):
             return image
-        self.actions.append("tag")
-        self.result["changed"] = True
         if self.check_mode:
+            self.actions.append("tag")
+            self.result["changed"] = True
             return image
         tag_image(self.client, reference, repository, tag)
+        self.actions.append("tag")
+        self.result["changed"] = True
         tagged = self.client.inspect_image(target_reference)
         if tagged is None or (image is not None and tagged.get("Id") != image.get("Id")):
             raise PouchError(f"tagging {reference} as {target_reference} did not take effect on the daemon")

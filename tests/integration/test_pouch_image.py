@@ -56,7 +56,8 @@ def test_pull_check_idempotent_force_source_and_diff(daemon: Daemon) -> None:
         assert first_id is not None and pulled["image"]["Id"] == first_id
         assert pulled["diff"]["before"] == {} and pulled["diff"]["after"]["id"] == first_id
         assert reference in pulled["diff"]["after"]["tags"]
-        assert pulled["progress"]["events"] > 0 and pulled["progress"]["layers"]
+        # The layers may already be on the daemon (same content under other names): no layer events then.
+        assert pulled["progress"]["events"] > 0 and pulled["progress"]["status"]
         ok(again, False, [])
         assert again["diff"]["before"] == again["diff"]["after"]
         # Re-pulled, same image: not a change.
@@ -316,7 +317,7 @@ def test_mid_stream_pull_error_fails_with_the_registry_message() -> None:
             None, {"name": "127.0.0.1:9/i4/fake:1", "force_source": True, "pouch_host": fake.host}
         )
     failed(result, "pulling 127.0.0.1:9/i4/fake:1 failed: unexpected EOF while reading layer sha256:dddd")
-    assert result["actions"] == ["pull"]
+    assert result["actions"] == []  # a failed pull did nothing
 
 
 def test_registry_auth_is_sent_and_never_logged() -> None:

@@ -60,7 +60,7 @@ def test_create_check_idempotent_diff(daemon: Daemon, vol: str) -> None:
 
 
 def _option_cases(kind: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    cases = [("labels", {"labels": {"tier": "a"}}, {"labels": {"tier": "b"}})]
+    cases = [("labels.tier", {"labels": {"tier": "a"}}, {"labels": {"tier": "b"}})]
     if kind == "pouch":
         cases.append(
             ("driver_options.size", {"driver_options": {"size": "10m"}}, {"driver_options": {"size": "20m"}})
@@ -104,7 +104,7 @@ def test_each_property_under_each_recreate_policy(daemon: Daemon, vol: str, inde
     assert changed["diff"]["before"] != changed["diff"]["after"]
     details = volume(daemon, vol)
     assert details is not None
-    if difference == "labels":
+    if difference == "labels.tier":
         assert details["Labels"] == second["labels"]
     elif daemon.kind == "pouch":
         assert options_of(daemon, details)["size"] == str(20 << 20)
