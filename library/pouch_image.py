@@ -87,6 +87,7 @@ options:
       - With O(state=present), also tag the image as C(REPOSITORY[:TAG]) (C(POST /images/{name}/tag)).
         Without a tag
         the tag of O(name) is used. Changed when the tag is missing or names another image.
+      - pouchd refuses to move a tag that names another image, so there the old reference is removed first.
     type: str
   registry_auth:
     description: Credentials for the pull, sent in the C(X-Registry-Auth) header and never logged.

@@ -409,6 +409,9 @@ class ImageManager:
             self.actions.append("tag")
             self.result["changed"] = True
             return image
+        if existing is not None and self.client.is_pouch:
+            # pouchd refuses to move a tag ("has been used as reference"): drop the old reference first.
+            remove_image(self.client, target_reference)
         tag_image(self.client, reference, repository, tag)
         self.actions.append("tag")
         self.result["changed"] = True

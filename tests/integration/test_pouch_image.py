@@ -281,7 +281,10 @@ def test_bad_inputs_fail_clearly_and_change_nothing(daemon: Daemon, tmp_path: Pa
             ("is not on the daemon and source is 'local'",),
         ),
         ({"name": missing_repo}, (f"pulling {missing_repo}", "not found")),
-        ({"name": existing, "registry_auth": {"username": "u"}}, ("missing required arguments: password",)),
+        (
+            {"name": existing, "registry_auth": {"username": "i4-user"}},
+            ("missing required arguments: password",),
+        ),
         ({"name": existing, "state": "gone"}, ("value of state must be one of: present, absent",)),
         ({"name": existing, "force_source": "maybe"}, ("force_source",)),
         ({"name": existing, "pouch_host": closed_unix_socket(tmp_path)}, ("cannot talk to the daemon",)),
