@@ -367,13 +367,17 @@ class ImageManager:
             "stored_as": plan.loaded_as,
             "image_id": plan.image_id,
         }
+        # The user's spelling needs a tag unless it already names the archive's image.
+        retag = plan.retag and (before is None or before.get("Id") != plan.image_id)
         if self.check_mode:
-            self.actions.extend(["load", "tag"] if plan.retag else ["load"])
+            self.actions.extend(["load", "tag"] if retag else ["load"])
             self.result["changed"] = before is None or before.get("Id") != plan.image_id
             return before
         load_image(self.client, archive.path, plan.name_param)
         self.actions.append("load")
-        if plan.retag:
+        if retag:
+            if before is not None:
+                remove_image(self.client, reference)  # pouchd does not move a tag
             repository, tag, _ = split_image_reference(reference)
             tag_image(self.client, plan.loaded_as, repository, tag or "latest")
             self.actions.append("tag")
