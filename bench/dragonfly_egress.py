@@ -16,7 +16,7 @@ the registry sends at most 1.2x the image size; without it, N x. Not part of the
 Needs the pouch archive (POUCH_ARCHIVE or /opt/pouch/pouch-*.tar.gz) and the Dragonfly 1.x archive
 (DRAGONFLY_ARCHIVE or /opt/dragonfly/dragonfly-*.tar.gz), each with its .sha256.
 
-    .venv/bin/python bench/dragonfly_egress.py [--nodes 3] [--fat-mib 40] [--keep]
+    .venv/bin/python bench/dragonfly_egress.py [--nodes 3] [--fat-mib 64] [--keep]
     .venv/bin/python bench/dragonfly_egress.py --group cluster --no-up   # VMs of a converged
                                                                           # molecule cluster scenario
 """
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "molecule" / "cluster"))
 
-from dfimage import egress, push  # noqa: E402
+from dfimage import FAT_MIB, egress, push  # noqa: E402
 
 from lab.paths import LabPaths, default_state_dir  # noqa: E402
 from lab.vms import REGISTRY_GUEST_ADDRESS, Group, ssh_argv  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--nodes", type=int, default=3)
-    parser.add_argument("--fat-mib", type=int, default=40)
+    parser.add_argument("--fat-mib", type=int, default=FAT_MIB)
     parser.add_argument("--group", default="dfbench", help="lab group to boot (or reuse with --no-up)")
     parser.add_argument("--no-up", action="store_true", help="use the group's running VMs as they are")
     parser.add_argument("--no-converge", action="store_true", help="skip site.yml (VMs already converged)")

@@ -33,7 +33,7 @@ from lab.paths import LabPaths, default_state_dir  # noqa: E402
 from lab.registry import Registry  # noqa: E402
 from lab.testimages import build_test_images  # noqa: E402
 
-FAT_MIB = 40
+FAT_MIB = 64
 SEED = 6  # issue 6
 BUILD_VERSION = "1"
 IMAGE_CMD = ["sh"]

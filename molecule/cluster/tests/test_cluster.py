@@ -16,7 +16,7 @@ SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
 sys.path.insert(0, str(SCENARIO))
 
-from dfimage import egress  # noqa: E402
+from dfimage import FAT_MIB, egress  # noqa: E402
 
 SUPERNODE = "cluster1"
 PRIVATE = {"cluster1": "10.77.0.11", "cluster2": "10.77.0.12", "cluster3": "10.77.0.13"}
@@ -111,7 +111,7 @@ def test_pouchd_uses_the_local_dfdaemon(host) -> None:
 def test_image_pulled_and_ran_on_every_node(host) -> None:
     record = json.loads(host.file("/root/dragonfly-check.json").content_string)["p2p"]
     assert f"ran-on-{name(host)}" in record["run_output"]
-    assert str(40 << 20) in record["run_output"]
+    assert str(FAT_MIB << 20) in record["run_output"]
 
 
 def test_pull_with_dfdaemon_down_fell_back_to_the_registry(host) -> None:
