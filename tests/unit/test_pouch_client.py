@@ -21,7 +21,8 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDED = Path("/work/shared/reference/pouch-api/recorded")
+# shared/ sits beside the checkout (and beside CI's clone).
+RECORDED = ROOT.parent / "shared" / "reference" / "pouch-api" / "recorded"
 
 
 def _load(name: str) -> ModuleType:

@@ -9,7 +9,8 @@ import pytest
 from pouch_module_utils import load
 
 engine = load("pouch_info_engine")
-RECORDED = Path("/work/shared/reference/pouch-api/recorded")
+# shared/ sits beside the checkout (and beside CI's clone).
+RECORDED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "pouch-api" / "recorded"
 
 DOCKER_VERSION = {
     "Version": "20.10.24+dfsg1",
