@@ -4,7 +4,7 @@ The module integration tests share session daemons (a private dockerd and pouchd
 two pouchds with iptables on would wipe each other's rules: they all run on one worker. Molecule
 scenarios, lint and unit tests spread over the workers, so VM scenarios overlap with the rest.
 
-CI has a hard wall-clock limit. With SUITE_BUDGET_MINUTES set (scripts/run-tests sets 65 under
+CI has a hard wall-clock limit. With SUITE_BUDGET_MINUTES set (scripts/run-tests sets 60 under
 CI=true), a molecule scenario that would start with less than 12 minutes of the budget left is
 skipped with a reason saying so, and a started one gets at most the time left plus a margin: the
 run ends with a report instead of being killed without one.
