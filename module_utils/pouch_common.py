@@ -127,6 +127,30 @@ class PouchModule(AnsibleModule):
         self.fail_json(msg=str(exc), status=exc.status, **extra)
 
 
+# The `registry_auth` option of every module that pulls (documented in each module).
+REGISTRY_AUTH_SPEC: dict[str, Any] = {
+    "type": "dict",
+    "no_log": True,
+    "options": {
+        "username": {"type": "str", "required": True},
+        "password": {"type": "str", "required": True, "no_log": True},
+        "server_address": {"type": "str"},
+    },
+}
+
+
+def registry_auth(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The AuthConfig for X-Registry-Auth from a module's `registry_auth` parameter, or None."""
+    auth = params.get("registry_auth")
+    if not auth:
+        return None
+    return {
+        "username": auth["username"],
+        "password": auth["password"],
+        "serveraddress": auth.get("server_address") or "",
+    }
+
+
 def split_image_reference(reference: str) -> tuple[str, str | None, str | None]:
     """(repository, tag, digest) of `name[:tag][@digest]`; a registry port is not a tag."""
     digest = None

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible.module_utils.pouch_client import PouchClient, PouchError
-from ansible.module_utils.pouch_common import PouchModule, ensure_image, normalize_image_reference
+from ansible.module_utils.pouch_common import (
+    REGISTRY_AUTH_SPEC,
+    PouchModule,
+    ensure_image,
+    normalize_image_reference,
+    registry_auth,
+)
 from ansible.module_utils.pouch_container_options import (
     ALIASES,
     BOTH,
@@ -37,15 +43,7 @@ def argument_spec() -> dict[str, Any]:
         },
         "image": {"type": "str"},
         "pull": {"type": "str", "default": "missing", "choices": ["missing", "always", "never"]},
-        "registry_auth": {
-            "type": "dict",
-            "no_log": True,
-            "options": {
-                "username": {"type": "str", "required": True},
-                "password": {"type": "str", "required": True, "no_log": True},
-                "server_address": {"type": "str"},
-            },
-        },
+        "registry_auth": REGISTRY_AUTH_SPEC,
         "image_upgrade": {"type": "bool", "default": False},
         "recreate": {"type": "bool", "default": False},
         "restart": {"type": "bool", "default": False},
@@ -326,14 +324,7 @@ class ContainerManager:
         self.changed(action)
 
     def auth(self) -> dict[str, Any] | None:
-        auth = self.params.get("registry_auth")
-        if not auth:
-            return None
-        return {
-            "username": auth["username"],
-            "password": auth["password"],
-            "serveraddress": auth.get("server_address") or "",
-        }
+        return registry_auth(self.params)
 
     def stop_timeout(self) -> int | None:
         return self.params.get("stop_timeout")

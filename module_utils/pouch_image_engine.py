@@ -17,9 +17,11 @@ from typing import Any
 from ansible.module_utils.pouch_api_extra import list_images, load_image, remove_image, tag_image
 from ansible.module_utils.pouch_client import PouchClient, PouchError
 from ansible.module_utils.pouch_common import (
+    REGISTRY_AUTH_SPEC,
     PouchModule,
     is_image_id,
     normalize_image_reference,
+    registry_auth,
     split_image_reference,
 )
 
@@ -43,15 +45,7 @@ def argument_spec() -> dict[str, Any]:
         "force_source": {"type": "bool", "default": False},
         "force_absent": {"type": "bool", "default": False},
         "repository": {"type": "str"},
-        "registry_auth": {
-            "type": "dict",
-            "no_log": True,
-            "options": {
-                "username": {"type": "str", "required": True},
-                "password": {"type": "str", "required": True, "no_log": True},
-                "server_address": {"type": "str"},
-            },
-        },
+        "registry_auth": REGISTRY_AUTH_SPEC,
     }
 
 
@@ -269,14 +263,7 @@ class ImageManager:
         return repository, tag
 
     def auth(self) -> dict[str, Any] | None:
-        auth = self.params.get("registry_auth")
-        if not auth:
-            return None
-        return {
-            "username": auth["username"],
-            "password": auth["password"],
-            "serveraddress": auth.get("server_address") or "",
-        }
+        return registry_auth(self.params)
 
     # -- run -----------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
