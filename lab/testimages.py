@@ -6,6 +6,7 @@ Nothing is downloaded: the only input is /bin/busybox from the busybox-static pa
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -116,6 +117,22 @@ def _build(layout: Path, archives: Path) -> None:
     _run("umoci rmtag base", ["umoci", "rm", "--image", f"{layout}:base"])
 
 
+def _build_unless_cached(layout: Path, archives: Path, stamp: Path, digest: str) -> None:
+    if stamp.exists() and stamp.read_text() == digest and layout.exists():
+        return
+    shutil.rmtree(layout, ignore_errors=True)
+    shutil.rmtree(archives, ignore_errors=True)
+    stamp.unlink(missing_ok=True)
+    archives.mkdir(parents=True)
+    try:
+        _build(layout, archives)
+    except BaseException:
+        shutil.rmtree(layout, ignore_errors=True)
+        shutil.rmtree(archives, ignore_errors=True)
+        raise
+    stamp.write_text(digest)
+
+
 def build_test_images(cache_dir: Path) -> list[TestImage]:
     """Build (or reuse from cache_dir) the test images; returns one TestImage per tag."""
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -123,18 +140,10 @@ def build_test_images(cache_dir: Path) -> list[TestImage]:
     archives = cache_dir / "archives"
     stamp = cache_dir / "testimages.stamp"
     digest = _inputs_digest()
-    if not (stamp.exists() and stamp.read_text() == digest and layout.exists()):
-        shutil.rmtree(layout, ignore_errors=True)
-        shutil.rmtree(archives, ignore_errors=True)
-        stamp.unlink(missing_ok=True)
-        archives.mkdir(parents=True)
-        try:
-            _build(layout, archives)
-        except BaseException:
-            shutil.rmtree(layout, ignore_errors=True)
-            shutil.rmtree(archives, ignore_errors=True)
-            raise
-        stamp.write_text(digest)
+    # Test workers, benchmarks and `lab up` share one cache: one builds, the others wait and reuse it.
+    with (cache_dir / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_unless_cached(layout, archives, stamp, digest)
     return [
         TestImage(
             name="library/busybox",

@@ -25,6 +25,9 @@ SCENARIO_START_S = 12 * 60  # a scenario needs about this long; don't start one 
 SCENARIO_MARGIN_S = 15 * 60  # a started scenario may run this far past the budget
 
 
+# tryfirst: xdist's worker reads the xdist_group marks in its own modifyitems hook, which pluggy would
+# otherwise call before this one (this conftest is registered earlier), and the group would be ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION in Path(str(item.path)).parents:

@@ -38,6 +38,32 @@ def test_cached_build_is_reused(tmp_path: Path, images) -> None:
     assert (cache / "testimages.stamp").stat().st_mtime_ns == stamp
 
 
+def test_concurrent_builds_share_one_cache(tmp_path: Path) -> None:
+    """Test workers and `lab up` build into one cache at once (CI failed on that race once)."""
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys; from pathlib import Path; from lab.testimages import build_test_images; "
+        "print(build_test_images(Path(sys.argv[1]))[0].docker_archive)"
+    )
+    procs = [
+        subprocess.Popen(
+            ["python3", "-c", code, str(tmp_path)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(), *p.communicate()) for p in procs]
+    for rc, out, err in results:
+        assert rc == 0, err.decode()
+        assert Path(out.decode().strip()).stat().st_size > 500_000
+    built = subprocess.run(
+        ["skopeo", "inspect", "--config", f"oci:{tmp_path / 'oci-busybox'}:v2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(built.stdout)["config"]["Cmd"] == ["sh"]
+
+
 def test_registry_serves_pushed_images(tmp_path: Path, images) -> None:
     registry = Registry(tmp_path / "reg")
     registry.start()
