@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
@@ -96,8 +97,12 @@ class _Connection:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data
 
-    def exchange(self, request: bytes, method: str) -> tuple[int, bytes]:
+    def exchange(self, request: bytes, method: str, upload: IO[bytes] | None = None) -> tuple[int, bytes]:
+        """Send the request (head and JSON body), then stream `upload` in 1 MiB chunks; read the answer."""
         self.sock.sendall(request)
+        if upload is not None:
+            while chunk := upload.read(1 << 20):
+                self.sock.sendall(chunk)
         head = self._read_until(b"\r\n\r\n").decode("latin-1")
         status_line, _, header_block = head.partition("\r\n")
         parts = status_line.split(" ", 2)
@@ -183,6 +188,17 @@ def demultiplex_logs(raw: bytes) -> tuple[str, str]:
     return b"".join(stdout).decode(errors="replace"), b"".join(stderr).decode(errors="replace")
 
 
+def container_name(item: dict[str, Any]) -> str:
+    """A container's name from a list item or an inspect, without Moby's leading '/'."""
+    names = item.get("Names") or [item.get("Name") or item.get("Id", "")[:12]]
+    return str(names[0]).lstrip("/")
+
+
+def container_networks(item: dict[str, Any]) -> dict[str, Any]:
+    """NetworkSettings.Networks of a container list item or inspect (both daemons fill it in lists)."""
+    return ((item.get("NetworkSettings") or {}).get("Networks")) or {}
+
+
 def _error_message(body: bytes) -> str:
     text = body.decode(errors="replace").strip()
     try:
@@ -266,18 +282,31 @@ class PouchClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         ok_statuses: tuple[int, ...] = (),
+        upload: IO[bytes] | None = None,
+        content_type: str = "application/octet-stream",
     ) -> tuple[int, bytes]:
-        """Send one request; return (status, raw body). Statuses >= 400 raise PouchError."""
+        """Send one request; return (status, raw body). Statuses >= 400 raise PouchError.
+
+        `body` is sent as JSON. `upload`, a binary file opened for reading, is sent instead as the raw
+        body (`content_type`), streamed from its current position to its end without being read into
+        memory (the archive of POST /images/load).
+        """
+        if body is not None and upload is not None:
+            raise ValueError("request(): give a JSON body or an upload, not both")
         url = self._prefix + quote(path, safe="/:@=&?")
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         payload = b"" if body is None else json.dumps(body).encode()
-        lines = [f"{method} {url} HTTP/1.1", "Host: pouch", f"Content-Length: {len(payload)}"]
+        start = upload.tell() if upload is not None else 0
+        length = os.fstat(upload.fileno()).st_size - start if upload is not None else len(payload)
+        lines = [f"{method} {url} HTTP/1.1", "Host: pouch", f"Content-Length: {length}"]
         if body is not None:
             lines.append("Content-Type: application/json")
+        elif upload is not None:
+            lines.append(f"Content-Type: {content_type}")
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
-        status, data = self._send(method, raw, timeout or self.settings.timeout, path)
+        status, data = self._send(method, raw, timeout or self.settings.timeout, path, upload, start)
         if status >= 400 and status not in ok_statuses:
             raise PouchError(
                 f"{method} {path} failed with HTTP {status}: {_error_message(data)}",
@@ -287,7 +316,15 @@ class PouchClient:
             )
         return status, data
 
-    def _send(self, method: str, raw: bytes, timeout: float, path: str) -> tuple[int, bytes]:
+    def _send(
+        self,
+        method: str,
+        raw: bytes,
+        timeout: float,
+        path: str,
+        upload: IO[bytes] | None = None,
+        start: int = 0,
+    ) -> tuple[int, bytes]:
         # A kept-alive connection may have been closed by the daemon: retry once on a fresh one.
         for attempt in (1, 2):
             reused = self._connection is not None
@@ -296,7 +333,9 @@ class PouchClient:
                     self._connection = self._connect(timeout)
                 connection = self._connection
                 connection.sock.settimeout(timeout)
-                status, data = connection.exchange(raw, method)
+                if upload is not None:
+                    upload.seek(start)
+                status, data = connection.exchange(raw, method, upload)
                 if not connection.reusable:
                     self.close()
                 return status, data
@@ -307,15 +346,17 @@ class PouchClient:
                 self.close()
                 if reused and attempt == 1:
                     continue
-                raise self._connection_error(method, path, exc) from exc
+                raise self._connection_error(method, path, exc, timeout) from exc
             except OSError as exc:
                 self.close()
-                raise self._connection_error(method, path, exc) from exc
+                raise self._connection_error(method, path, exc, timeout) from exc
         raise AssertionError("unreachable")
 
-    def _connection_error(self, method: str, path: str, exc: BaseException) -> PouchConnectionError:
+    def _connection_error(
+        self, method: str, path: str, exc: BaseException, timeout: float
+    ) -> PouchConnectionError:
         if isinstance(exc, TimeoutError):
-            reason = f"timed out after {self.settings.timeout}s"
+            reason = f"timed out after {timeout:g}s"
         elif type(exc).__module__ == "ssl":
             reason = f"TLS error: {exc}"
         else:
@@ -400,6 +441,52 @@ class PouchClient:
             raise PouchPullError(f"pulling {reference} failed: {error}", status=200, method="POST", path=path)
         return events
 
+    def list_images(self, reference_filter: str | None = None) -> list[dict[str, Any]]:
+        """GET /images/json; the reference filter uses the object form both daemons accept."""
+        query = {"filters": json.dumps({"reference": {reference_filter: True}})} if reference_filter else None
+        return self.get_json("/images/json", query=query) or []
+
+    def remove_image(self, reference: str, force: bool = False) -> None:
+        """DELETE /images/{reference}; a missing image is not an error."""
+        self.request(
+            "DELETE", f"/images/{reference}", query={"force": "true" if force else None}, ok_statuses=(404,)
+        )
+
+    def tag_image(self, source: str, repository: str, tag: str) -> None:
+        """POST /images/{source}/tag?repo=&tag= (201 on both daemons)."""
+        self.request("POST", f"/images/{source}/tag", query={"repo": repository, "tag": tag})
+
+    def load_image(self, archive_path: str, name: str | None = None) -> list[dict[str, Any]]:
+        """POST /images/load with the archive as the body, streamed from disk.
+
+        pouchd reads `name` (a repository without tag: only the archive's references under it are
+        imported) and answers 200 with an empty body; dockerd ignores it and answers a JSON stream
+        that can end with an errorDetail after the 200. Both failures raise PouchError.
+        """
+        path = "/images/load"
+        query: dict[str, Any] = {"quiet": "1", "name": name or None}
+        try:
+            handle = open(archive_path, "rb")  # noqa: SIM115 - closed below, after the request
+        except OSError as exc:
+            raise PouchError(f"cannot read the archive {archive_path}: {exc.strerror or exc}") from exc
+        with handle:
+            status, data = self.request(
+                "POST",
+                path,
+                query=query,
+                upload=handle,
+                content_type="application/x-tar",
+                timeout=max(self.settings.timeout, 300),
+            )
+        text = data.decode(errors="replace")
+        events = parse_json_stream(text) if text.strip() else []
+        error = stream_error(events)
+        if error:
+            raise PouchError(
+                f"loading {archive_path} failed: {error}", status=status, method="POST", path=path
+            )
+        return events
+
     # -- containers ------------------------------------------------------------------------
     def inspect_container(self, name: str) -> dict[str, Any] | None:
         return self.get_json(f"/containers/{name}/json", ok_statuses=(404,))
@@ -454,3 +541,42 @@ class PouchClient:
         if tty:
             return data.decode(errors="replace"), ""
         return demultiplex_logs(data)
+
+    # -- networks --------------------------------------------------------------------------
+    def inspect_network(self, name: str) -> dict[str, Any] | None:
+        return self.get_json(f"/networks/{name}", ok_statuses=(404,))
+
+    def list_networks(self) -> list[dict[str, Any]]:
+        return self.get_json("/networks") or []
+
+    def create_network(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.post_json("/networks/create", body=body) or {}
+
+    def remove_network(self, name: str) -> None:
+        """DELETE /networks/{name}: by name, because pouchd answers 404 to a delete by network ID."""
+        self.request("DELETE", f"/networks/{name}")
+
+    def connect_network(
+        self, network: str, container: str, endpoint_config: dict[str, Any] | None = None
+    ) -> None:
+        body: dict[str, Any] = {"Container": container}
+        if endpoint_config:
+            body["EndpointConfig"] = endpoint_config
+        self.request("POST", f"/networks/{network}/connect", body=body)
+
+    def disconnect_network(self, network: str, container: str, force: bool = False) -> None:
+        self.request("POST", f"/networks/{network}/disconnect", body={"Container": container, "Force": force})
+
+    # -- volumes ---------------------------------------------------------------------------
+    def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        return self.get_json(f"/volumes/{name}", ok_statuses=(404,))
+
+    def list_volumes(self) -> list[dict[str, Any]]:
+        answer = self.get_json("/volumes") or {}
+        return answer.get("Volumes") or []
+
+    def create_volume(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.post_json("/volumes/create", body=body) or {}
+
+    def remove_volume(self, name: str) -> None:
+        self.request("DELETE", f"/volumes/{name}", ok_statuses=(404,))

@@ -14,7 +14,6 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.pouch_api_extra import list_images, load_image, remove_image, tag_image
 from ansible.module_utils.pouch_client import PouchClient, PouchError
 from ansible.module_utils.pouch_common import (
     REGISTRY_AUTH_SPEC,
@@ -301,7 +300,7 @@ class ImageManager:
                     "set force_absent=true to remove it anyway"
                 )
         if not self.check_mode:
-            remove_image(self.client, reference, force=self.params["force_absent"] or is_image_id(reference))
+            self.client.remove_image(reference, force=self.params["force_absent"] or is_image_id(reference))
         self.actions.append("remove")
         self.result["changed"] = True
         self.result["diff"]["after"] = {}
@@ -360,13 +359,13 @@ class ImageManager:
             self.actions.extend(["load", "tag"] if retag else ["load"])
             self.result["changed"] = before is None or before.get("Id") != plan.image_id
             return before
-        load_image(self.client, archive.path, plan.name_param)
+        self.client.load_image(archive.path, plan.name_param)
         self.actions.append("load")
         if retag:
             if before is not None:
-                remove_image(self.client, reference)  # pouchd does not move a tag
+                self.client.remove_image(reference)  # pouchd does not move a tag
             repository, tag, _ = split_image_reference(reference)
-            tag_image(self.client, plan.loaded_as, repository, tag or "latest")
+            self.client.tag_image(plan.loaded_as, repository, tag or "latest")
             self.actions.append("tag")
         after = self.client.inspect_image(reference)
         if after is None:
@@ -381,7 +380,7 @@ class ImageManager:
         repository = split_image_reference(reference)[0]
         found = [
             tag
-            for image in list_images(self.client)
+            for image in self.client.list_images()
             for tag in image.get("RepoTags") or []
             if repository in tag
         ]
@@ -402,8 +401,8 @@ class ImageManager:
             return image
         if existing is not None and self.client.is_pouch:
             # pouchd refuses to move a tag ("has been used as reference"): drop the old reference first.
-            remove_image(self.client, target_reference)
-        tag_image(self.client, reference, repository, tag)
+            self.client.remove_image(target_reference)
+        self.client.tag_image(reference, repository, tag)
         self.actions.append("tag")
         self.result["changed"] = True
         tagged = self.client.inspect_image(target_reference)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.module_utils.pouch_api_extra import container_name, list_images, list_networks, list_volumes
-from ansible.module_utils.pouch_client import PouchClient, PouchError
+from ansible.module_utils.pouch_client import PouchClient, PouchError, container_name
 from ansible.module_utils.pouch_common import PouchModule
 
 STORAGE_FAMILIES = {
@@ -158,13 +157,13 @@ def gather(client: PouchClient, params: dict[str, Any]) -> dict[str, Any]:
         items = client.list_containers(all_containers=params["containers_all"])
         result["containers"] = items if verbose else [container_summary(item) for item in items]
     if params["images"]:
-        items = list_images(client)
+        items = client.list_images()
         result["images"] = items if verbose else [image_summary(item) for item in items]
     if params["networks"]:
-        items = list_networks(client)
+        items = client.list_networks()
         result["networks"] = items if verbose else [network_summary(item) for item in items]
     if params["volumes"]:
-        items = list_volumes(client)
+        items = client.list_volumes()
         result["volumes"] = items if verbose else [volume_summary(item) for item in items]
     return result
 

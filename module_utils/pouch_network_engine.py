@@ -17,16 +17,7 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible.module_utils.pouch_api_extra import (
-    connect_network,
-    container_name,
-    container_networks,
-    create_network,
-    disconnect_network,
-    inspect_network,
-    remove_network,
-)
-from ansible.module_utils.pouch_client import PouchClient, PouchError
+from ansible.module_utils.pouch_client import PouchClient, PouchError, container_name, container_networks
 from ansible.module_utils.pouch_common import PouchModule
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -252,7 +243,7 @@ class NetworkManager:
     def run(self) -> dict[str, Any]:
         desired = self.validate()
         name = self.params["name"]
-        network = inspect_network(self.client, name)
+        network = self.client.inspect_network(name)
         if network is not None and network.get("Name") != name:
             # The daemon matched an ID prefix: that is not the network asked for.
             network = None
@@ -284,7 +275,7 @@ class NetworkManager:
         after["connected"] = sorted(final.values())
         self.result["diff"] = {"before": before, "after": after}
         # In check mode this is the network as it is now (None when it would be created).
-        self.result["network"] = inspect_network(self.client, name)
+        self.result["network"] = self.client.inspect_network(name)
         self.result["connected"] = sorted(final.values())
         return self.result
 
@@ -302,8 +293,8 @@ class NetworkManager:
             return
         self.guard_removal(name, attached, "remove it")
         for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
-            self.perform(f"disconnect:{container}", disconnect_network, self.client, name, container_id, True)
-        self.perform("remove", remove_network, self.client, name)
+            self.perform(f"disconnect:{container}", self.client.disconnect_network, name, container_id, True)
+        self.perform("remove", self.client.remove_network, name)
 
     def create_body(self, desired: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -335,24 +326,23 @@ class NetworkManager:
             for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
                 self.perform(
                     f"disconnect:{container}",
-                    disconnect_network,
-                    self.client,
+                    self.client.disconnect_network,
                     name,
                     container_id,
                     True,
                 )
-            self.perform("remove", remove_network, self.client, name)
+            self.perform("remove", self.client.remove_network, name)
         self.create(name, desired)
         try:
             for container_id, container in sorted(connect.items(), key=lambda item: item[1]):
-                self.perform(f"connect:{container}", connect_network, self.client, name, container_id)
+                self.perform(f"connect:{container}", self.client.connect_network, name, container_id)
         except PouchError:
             if network is None and not self.check_mode:
                 # A brand-new network is not left half made: disconnect what was attached and remove it.
                 for container_id in connect:
                     with contextlib.suppress(PouchError):
-                        disconnect_network(self.client, name, container_id, True)
-                remove_network(self.client, name)
+                        self.client.disconnect_network(name, container_id, True)
+                self.client.remove_network(name)
                 self.result["rolled_back"] = True
             raise
 
@@ -360,11 +350,11 @@ class NetworkManager:
         body = self.create_body(desired)
         self.result["create_body"] = body
         try:
-            self.perform("create", create_network, self.client, body)
+            self.perform("create", self.client.create_network, body)
         except PouchError as exc:
             # 409: a network of that name exists that this task did not make; leave it alone.
-            if not self.check_mode and exc.status != 409 and inspect_network(self.client, name) is not None:
-                remove_network(self.client, name)
+            if not self.check_mode and exc.status != 409 and self.client.inspect_network(name) is not None:
+                self.client.remove_network(name)
                 self.result["rolled_back"] = True
             raise
 
@@ -374,13 +364,13 @@ class NetworkManager:
         final = dict(attached)
         for container_id, container in sorted(wanted.items(), key=lambda item: item[1]):
             if container_id not in attached:
-                self.perform(f"connect:{container}", connect_network, self.client, name, container_id)
+                self.perform(f"connect:{container}", self.client.connect_network, name, container_id)
                 final[container_id] = container
         if self.params["connected"] is not None and not self.params["appends"]:
             for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
                 if container_id not in wanted:
                     self.perform(
-                        f"disconnect:{container}", disconnect_network, self.client, name, container_id
+                        f"disconnect:{container}", self.client.disconnect_network, name, container_id
                     )
                     final.pop(container_id)
         return final

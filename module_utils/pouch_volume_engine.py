@@ -11,8 +11,7 @@ import os
 import re
 from typing import Any
 
-from ansible.module_utils.pouch_api_extra import container_name, create_volume, inspect_volume, remove_volume
-from ansible.module_utils.pouch_client import PouchClient, PouchError
+from ansible.module_utils.pouch_client import PouchClient, PouchError, container_name
 from ansible.module_utils.pouch_common import PouchModule
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -138,14 +137,14 @@ class VolumeManager:
     def run(self) -> dict[str, Any]:
         desired = self.validate()
         name = self.params["name"]
-        volume = inspect_volume(self.client, name)
+        volume = self.client.inspect_volume(name)
         before = self.current(volume, desired)
         if self.params["state"] == "absent":
             self.result["diff"] = {"before": before, "after": {}}
             self.result["volume"] = {}
             if volume is not None:
                 self.guard(name, "remove it")
-                self.perform("remove", remove_volume, self.client, name)
+                self.perform("remove", self.client.remove_volume, name)
             return self.result
         differences = self.differences(before, desired) if volume is not None else []
         self.result["differences"] = differences
@@ -160,14 +159,14 @@ class VolumeManager:
             )
         if recreate:
             self.guard(name, "recreate it")
-            self.perform("remove", remove_volume, self.client, name)
+            self.perform("remove", self.client.remove_volume, name)
         if volume is None or recreate:
             self.create(name, desired)
             after = dict(desired)
         else:
             after = before
         self.result["diff"] = {"before": before, "after": after}
-        self.result["volume"] = inspect_volume(self.client, name)
+        self.result["volume"] = self.client.inspect_volume(name)
         return self.result
 
     def create(self, name: str, desired: dict[str, Any]) -> None:
@@ -178,10 +177,10 @@ class VolumeManager:
             "Labels": desired["labels"],
         }
         try:
-            self.perform("create", create_volume, self.client, body)
+            self.perform("create", self.client.create_volume, body)
         except PouchError:
-            if not self.check_mode and inspect_volume(self.client, name) is not None:
-                remove_volume(self.client, name)
+            if not self.check_mode and self.client.inspect_volume(name) is not None:
+                self.client.remove_volume(name)
                 self.result["rolled_back"] = True
             raise
 

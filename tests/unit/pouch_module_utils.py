@@ -15,10 +15,8 @@ def load(name: str) -> ModuleType:
     full = f"ansible.module_utils.{name}"
     if full in sys.modules:
         return sys.modules[full]
-    for dependency in ("pouch_client", "pouch_common", "pouch_api_extra"):
+    for dependency in ("pouch_client", "pouch_common"):
         if dependency != name and f"ansible.module_utils.{dependency}" not in sys.modules:
-            if dependency == "pouch_api_extra" and name in ("pouch_client", "pouch_common"):
-                continue
             if dependency == "pouch_common" and name == "pouch_client":
                 continue
             load(dependency)

@@ -371,3 +371,54 @@ def test_chunked_response_and_keep_alive(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_load_image_streams_the_archive_as_the_raw_body(tmp_path: Path) -> None:
+    """POST /images/load: the archive file is the body (not JSON), on the client's kept-alive connection."""
+    path = tmp_path / "load.sock"
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(bytes(range(256)) * 9000)  # > 2 MiB: sent in several chunks
+    received: list[tuple[str, dict[str, str], bytes]] = []
+    answers = [b"", b'{"stream":"Loaded"}{"errorDetail":{"message":"bad layer"},"error":"bad layer"}']
+
+    class Load(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, dict(self.headers), body))
+            answer = answers[len(received) - 1]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = _UnixServer(str(path), Load)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{path}", timeout=5))
+        assert client.load_image(str(archive), "docker.io/library/app") == []
+        with pytest.raises(client_mod.PouchError, match=r"loading .*image\.tar failed: bad layer"):
+            client.load_image(str(archive))
+        with pytest.raises(client_mod.PouchError, match=r"cannot read the archive .*nope\.tar"):
+            client.load_image(str(tmp_path / "nope.tar"))
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (first_path, first_headers, first_body), (second_path, _, second_body) = received
+    assert first_path == "/v1.24/images/load?quiet=1&name=docker.io%2Flibrary%2Fapp"
+    assert second_path == "/v1.24/images/load?quiet=1"
+    assert first_headers["Content-Type"] == "application/x-tar"
+    assert int(first_headers["Content-Length"]) == archive.stat().st_size
+    assert first_body == second_body == archive.read_bytes()
+
+
+def test_request_refuses_a_json_body_and_an_upload_together(tmp_path: Path) -> None:
+    client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{tmp_path}/none.sock"))
+    with (tmp_path / "f").open("wb+") as handle, pytest.raises(ValueError, match="not both"):
+        client.request("POST", "/images/load", body={}, upload=handle)
