@@ -1,0 +1,89 @@
+"""site.yml checks every node's inputs in its first play, before any role changes anything.
+
+Runs site.yml against this machine (connection local) with bad inputs, in check mode as a guard:
+the run must stop in the first play with a message naming the cause, having run no other task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+GOOD_SHA = "a" * 64
+
+
+def run_site(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess[str]:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "pouch_nodes:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    )
+    argv = [str(BIN / "ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
+    argv += ["-e", json.dumps({"pouchd_remove_docker": False, **extra})]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def failure(result: subprocess.CompletedProcess[str]) -> tuple[str, str, list[str]]:
+    """(play name, failure message, every task that ran) of a run that failed, from its output."""
+    assert result.returncode != 0, result.stdout[-2000:]
+    play, tasks = "", []
+    for line in result.stdout.splitlines():
+        if line.startswith("PLAY [") and "RECAP" not in line:
+            play = line[len("PLAY [") : line.index("]")]
+        elif line.startswith("TASK ["):
+            tasks.append(line[len("TASK [") : line.rindex("]")])
+        elif line.startswith("fatal: [localhost]: FAILED! => "):
+            return play, json.loads(line.split(" => ", 1)[1])["msg"], tasks
+    raise AssertionError(f"no failed task in:\n{result.stdout[-3000:]}")
+
+
+BAD_INPUTS = [
+    pytest.param(
+        {"pouchd_archive_src": "", "pouchd_archive_url": ""}, "pouchd_archive_src or", id="no-archive"
+    ),
+    pytest.param(
+        {"pouchd_archive_src": "/nonexistent.tar.gz", "pouchd_archive_sha256": "abc"},
+        "64 hex digits",
+        id="short-sha256",
+    ),
+    pytest.param(
+        {
+            "pouchd_archive_src": "/x.tar.gz",
+            "pouchd_archive_sha256": GOOD_SHA,
+            "pouchd_tcp_listen": ["tcp://0.0.0.0:2375"],
+        },
+        "client-certificate verification",
+        id="tcp-without-tls",
+    ),
+    pytest.param(
+        {
+            "pouchd_archive_src": "/x.tar.gz",
+            "pouchd_archive_sha256": GOOD_SHA,
+            "pouchd_insecure_registries": ["http://10.0.2.101:5000"],
+        },
+        "without a scheme",
+        id="registry-with-scheme",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected"), BAD_INPUTS)
+def test_bad_input_stops_site_in_its_first_play(tmp_path: Path, extra: dict, expected: str) -> None:
+    play, message, ran = failure(run_site(tmp_path, extra))
+    assert play == "Check every node's inputs before anything changes"
+    assert expected in message, message
+    # Nothing but fact gathering and the read-only checks ran.
+    assert ran[0] == "Gathering Facts", ran
+    assert all(name.startswith(("Check pouchd", "pouchd : ")) for name in ran[1:]), ran
