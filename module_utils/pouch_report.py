@@ -78,6 +78,10 @@ def _error(node: Node) -> str:
     return msg[len("Task failed: ") :] if msg.startswith("Task failed: ") else msg
 
 
+def _nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
+
+
 def _status_cell(node: Node) -> Cell | None:
     """The Status cell of a node that could not be read, else None."""
     status = node.get("status", "ok")
@@ -160,7 +164,7 @@ def preflight_report(nodes: dict[str, Node], generated: str) -> Report:
     blocked = [n for n in read if not nodes[n]["pouch_kernel"].get("supported")]
     ready = [n for n in read if n not in blocked]
     summary = [
-        f"{len(names)} nodes: {len(ready)} ready, {len(blocked)} blocked, "
+        f"{_nodes(len(names))}: {len(ready)} ready, {len(blocked)} blocked, "
         f"{len(unreachable)} unreachable, {len(failed)} probe failed."
     ]
     warnings = [
@@ -238,7 +242,7 @@ def audit_report(nodes: dict[str, Node], generated: str) -> Report:
         rows.append([Cell.of(name), result, *cells])
     passing = len(names) - unreachable - failed_nodes - failing_nodes
     summary = [
-        f"{len(names)} nodes: {passing} pass every check, {failing_nodes} with findings "
+        f"{_nodes(len(names))}: {passing} pass every check, {failing_nodes} with findings "
         f"({failed_checks} failed checks), {unreachable} unreachable, {failed_nodes} audit failed."
     ]
     details: list[str] = []
