@@ -12,6 +12,7 @@ The connection options are documented once, in plugins/doc_fragments/pouch.py.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -209,3 +210,109 @@ def ensure_image(
     if pulled is None:
         raise PouchError(f"image {lookup} was pulled but the daemon cannot find it under that name")
     return pulled, image is None or image.get("Id") != pulled.get("Id")
+
+
+# -- what pouch_image, pouch_network and pouch_volume share ----------------------------------------
+
+
+class ResourceInputError(ValueError):
+    """A parameter problem (or a refusal) found before anything changed."""
+
+
+def string_map(option: str, value: dict[str, Any]) -> dict[str, str]:
+    """A dict option whose values must be strings (labels, driver options): YAML's yes/1 are refused."""
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise ResourceInputError(
+                f"{option}: the value of {key!r} must be a string, got {type(item).__name__} {item!r} "
+                "(quote it in YAML)"
+            )
+    return dict(value)
+
+
+class ResourceManager:
+    """Base of the image, network and volume engines: the list of actions, the result, the guard that
+    refuses to remove what containers use, and the remove-then-create recreate of a named object.
+
+    `kind` names the client's methods a subclass works with: inspect_KIND, create_KIND, remove_KIND.
+    """
+
+    kind = ""
+
+    def __init__(self, module: PouchModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.actions: list[str] = []
+        self.result: dict[str, Any] = {"changed": False, "actions": self.actions}
+
+    @property
+    def client(self) -> PouchClient:
+        return self.module.client
+
+    def run(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def api(self, verb: str) -> Callable[..., Any]:
+        return getattr(self.client, f"{verb}_{self.kind}")
+
+    def perform(self, action: str, function: Callable[..., Any], *args: Any) -> None:
+        """Record `action` as a change; call `function(*args)` unless in check mode."""
+        if not self.check_mode:
+            function(*args)
+        self.actions.append(action)
+        self.result["changed"] = True
+
+    @staticmethod
+    def refuse_if_used(
+        what: str, users: Iterable[str], purpose: str, remedy: str, force: bool = False
+    ) -> None:
+        """Fail, changing nothing, when containers use `what` (unless `force`); the message names them."""
+        names = sorted(set(users))
+        if names and not force:
+            raise ResourceInputError(
+                f"{what} is used by container(s) {', '.join(names)}: refusing to {purpose}; {remedy}"
+            )
+
+    def detach(self, name: str, container_id: str) -> None:
+        """Detach one container from the object before it is removed (only networks can)."""
+        raise NotImplementedError(f"a {self.kind} cannot be detached from its containers")
+
+    def remove(self, name: str, users: dict[str, str] | None = None) -> None:
+        """Detach `users` (container ID -> name), in name order, then remove the object."""
+        for container_id, container in sorted((users or {}).items(), key=lambda item: item[1]):
+            self.perform(f"disconnect:{container}", self.detach, name, container_id)
+        self.perform("remove", self.api("remove"), name)
+
+    def replace(
+        self,
+        name: str,
+        current: dict[str, Any] | None,
+        body: dict[str, Any],
+        users: dict[str, str] | None = None,
+    ) -> None:
+        """Recreate: detach `users` (container ID -> name) and remove `current` when there is one, then
+        create from `body`. A create that fails leaves nothing half made (`rolled_back`), except after a
+        409, when the name belongs to an object this task did not make."""
+        if current is not None:
+            self.remove(name, users)
+        try:
+            self.perform("create", self.api("create"), body)
+        except PouchError as exc:
+            if not self.check_mode and exc.status != 409 and self.api("inspect")(name) is not None:
+                self.api("remove")(name)
+                self.result["rolled_back"] = True
+            raise
+
+
+def run_manager(manager_class: type[ResourceManager], argument_spec: dict[str, Any]) -> None:
+    """The body of an image/network/volume module: run the manager, turn its errors into failures."""
+    module = PouchModule(argument_spec=argument_spec, supports_check_mode=True)
+    manager = manager_class(module)
+    try:
+        result = manager.run()
+    except ResourceInputError as exc:
+        module.fail_json(msg=str(exc), actions=manager.actions)
+    except PouchError as exc:
+        module.fail_pouch(exc, actions=manager.actions, rolled_back=manager.result.get("rolled_back", False))
+    module.exit_json(**result)

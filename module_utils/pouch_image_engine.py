@@ -14,13 +14,15 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.pouch_client import PouchClient, PouchError
+from ansible.module_utils.pouch_client import PouchError, container_name
 from ansible.module_utils.pouch_common import (
     REGISTRY_AUTH_SPEC,
-    PouchModule,
+    ResourceInputError,
+    ResourceManager,
     is_image_id,
     normalize_image_reference,
     registry_auth,
+    run_manager,
     split_image_reference,
 )
 
@@ -48,8 +50,7 @@ def argument_spec() -> dict[str, Any]:
     }
 
 
-class ImageInputError(ValueError):
-    """A parameter problem found before talking to the daemon."""
+ImageInputError = ResourceInputError
 
 
 def check_reference(reference: str, what: str = "name") -> None:
@@ -203,17 +204,8 @@ def summarize_progress(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {"events": len(events), "layers": layers, "status": last}
 
 
-class ImageManager:
-    def __init__(self, module: PouchModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.actions: list[str] = []
-        self.result: dict[str, Any] = {"changed": False, "actions": self.actions}
-
-    @property
-    def client(self) -> PouchClient:
-        return self.module.client
+class ImageManager(ResourceManager):
+    kind = "image"
 
     # -- inputs --------------------------------------------------------------------------
     def reference(self) -> str:
@@ -293,12 +285,12 @@ class ImageManager:
         tags = before.get("RepoTags") or []
         last_reference = is_image_id(reference) or len(tags) <= 1
         if last_reference and not self.params["force_absent"]:
-            users = self.containers_using(before["Id"])
-            if users:
-                raise PouchError(
-                    f"image {reference} is used by container(s) {', '.join(users)}: not removed; "
-                    "set force_absent=true to remove it anyway"
-                )
+            self.refuse_if_used(
+                f"image {reference}",
+                self.containers_using(before["Id"]),
+                "remove it",
+                "set force_absent=true to remove it anyway",
+            )
         if not self.check_mode:
             self.client.remove_image(reference, force=self.params["force_absent"] or is_image_id(reference))
         self.actions.append("remove")
@@ -310,8 +302,7 @@ class ImageManager:
         users = []
         for item in self.client.list_containers(all_containers=True):
             if item.get("ImageID") == image_id:
-                names = item.get("Names") or [item.get("Id", "")[:12]]
-                users.append(str(names[0]).lstrip("/"))
+                users.append(container_name(item))
         return users
 
     def present(
@@ -412,12 +403,4 @@ class ImageManager:
 
 
 def run_module() -> None:
-    module = PouchModule(argument_spec=argument_spec(), supports_check_mode=True)
-    manager = ImageManager(module)
-    try:
-        result = manager.run()
-    except ImageInputError as exc:
-        module.fail_json(msg=str(exc), actions=manager.actions)
-    except PouchError as exc:
-        module.fail_pouch(exc, actions=manager.actions)
-    module.exit_json(**result)
+    run_manager(ImageManager, argument_spec())

@@ -17,8 +17,8 @@ import ipaddress
 import re
 from typing import Any
 
-from ansible.module_utils.pouch_client import PouchClient, PouchError, container_name, container_networks
-from ansible.module_utils.pouch_common import PouchModule
+from ansible.module_utils.pouch_client import PouchError, container_name, container_networks
+from ansible.module_utils.pouch_common import ResourceInputError, ResourceManager, run_manager, string_map
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PREDEFINED = ("bridge", "host", "none")
@@ -50,18 +50,7 @@ def argument_spec() -> dict[str, Any]:
     }
 
 
-class NetworkInputError(ValueError):
-    """A parameter problem found before anything changed."""
-
-
-def _string_map(option: str, value: dict[str, Any]) -> dict[str, str]:
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise NetworkInputError(
-                f"{option}: the value of {key!r} must be a string, got {type(item).__name__} {item!r} "
-                "(quote it in YAML)"
-            )
-    return dict(value)
+NetworkInputError = ResourceInputError
 
 
 def _network(option: str, text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -109,7 +98,7 @@ def normalize_ipam(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 raise NetworkInputError(f"ipam_config iprange {iprange} is not inside subnet {subnet}")
             item["IPRange"] = str(iprange)
         if entry.get("aux_addresses"):
-            aux = _string_map("ipam_config aux_addresses", entry["aux_addresses"])
+            aux = string_map("ipam_config aux_addresses", entry["aux_addresses"])
             for host, text in aux.items():
                 if _address(f"aux_addresses {host}", text) not in subnet:
                     raise NetworkInputError(
@@ -147,17 +136,8 @@ def ipam_differs(desired: list[dict[str, Any]], actual: list[dict[str, Any]]) ->
     return False
 
 
-class NetworkManager:
-    def __init__(self, module: PouchModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.actions: list[str] = []
-        self.result: dict[str, Any] = {"changed": False, "actions": self.actions}
-
-    @property
-    def client(self) -> PouchClient:
-        return self.module.client
+class NetworkManager(ResourceManager):
+    kind = "network"
 
     # -- inputs --------------------------------------------------------------------------
     def validate(self) -> dict[str, Any]:
@@ -170,8 +150,8 @@ class NetworkManager:
         desired: dict[str, Any] = {"driver": self.params["driver"]}
         if not desired["driver"]:
             raise NetworkInputError("driver must not be empty")
-        desired["driver_options"] = _string_map("driver_options", self.params["driver_options"] or {})
-        desired["labels"] = _string_map("labels", self.params["labels"] or {})
+        desired["driver_options"] = string_map("driver_options", self.params["driver_options"] or {})
+        desired["labels"] = string_map("labels", self.params["labels"] or {})
         if self.params["ipam_driver"] is not None:
             desired["ipam_driver"] = self.params["ipam_driver"]
         if self.params["ipam_config"] is not None:
@@ -282,19 +262,22 @@ class NetworkManager:
     def guard_removal(self, name: str, attached: dict[str, str], purpose: str) -> None:
         if name in PREDEFINED:
             raise NetworkInputError(f"network {name} is predefined by the daemon: refusing to {purpose}")
-        if attached and not self.params["force"]:
-            raise NetworkInputError(
-                f"network {name} is used by container(s) {', '.join(sorted(attached.values()))}: refusing to "
-                f"{purpose}; disconnect them or set force=true (they are disconnected first)"
-            )
+        self.refuse_if_used(
+            f"network {name}",
+            attached.values(),
+            purpose,
+            "disconnect them or set force=true (they are disconnected first)",
+            force=self.params["force"],
+        )
+
+    def detach(self, name: str, container_id: str) -> None:
+        self.client.disconnect_network(name, container_id, True)
 
     def absent(self, name: str, network: dict[str, Any] | None, attached: dict[str, str]) -> None:
         if network is None:
             return
         self.guard_removal(name, attached, "remove it")
-        for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
-            self.perform(f"disconnect:{container}", self.client.disconnect_network, name, container_id, True)
-        self.perform("remove", self.client.remove_network, name)
+        self.remove(name, attached)
 
     def create_body(self, desired: dict[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -322,17 +305,9 @@ class NetworkManager:
         attached: dict[str, str],
         connect: dict[str, str],
     ) -> None:
-        if network is not None:
-            for container_id, container in sorted(attached.items(), key=lambda item: item[1]):
-                self.perform(
-                    f"disconnect:{container}",
-                    self.client.disconnect_network,
-                    name,
-                    container_id,
-                    True,
-                )
-            self.perform("remove", self.client.remove_network, name)
-        self.create(name, desired)
+        body = self.create_body(desired)
+        self.result["create_body"] = body
+        self.replace(name, network, body, users=attached)
         try:
             for container_id, container in sorted(connect.items(), key=lambda item: item[1]):
                 self.perform(f"connect:{container}", self.client.connect_network, name, container_id)
@@ -341,19 +316,7 @@ class NetworkManager:
                 # A brand-new network is not left half made: disconnect what was attached and remove it.
                 for container_id in connect:
                     with contextlib.suppress(PouchError):
-                        self.client.disconnect_network(name, container_id, True)
-                self.client.remove_network(name)
-                self.result["rolled_back"] = True
-            raise
-
-    def create(self, name: str, desired: dict[str, Any]) -> None:
-        body = self.create_body(desired)
-        self.result["create_body"] = body
-        try:
-            self.perform("create", self.client.create_network, body)
-        except PouchError as exc:
-            # 409: a network of that name exists that this task did not make; leave it alone.
-            if not self.check_mode and exc.status != 409 and self.client.inspect_network(name) is not None:
+                        self.detach(name, container_id)
                 self.client.remove_network(name)
                 self.result["rolled_back"] = True
             raise
@@ -375,20 +338,6 @@ class NetworkManager:
                     final.pop(container_id)
         return final
 
-    def perform(self, action: str, function: Any, *args: Any) -> None:
-        if not self.check_mode:
-            function(*args)
-        self.actions.append(action)
-        self.result["changed"] = True
-
 
 def run_module() -> None:
-    module = PouchModule(argument_spec=argument_spec(), supports_check_mode=True)
-    manager = NetworkManager(module)
-    try:
-        result = manager.run()
-    except NetworkInputError as exc:
-        module.fail_json(msg=str(exc), actions=manager.actions)
-    except PouchError as exc:
-        module.fail_pouch(exc, actions=manager.actions, rolled_back=manager.result.get("rolled_back", False))
-    module.exit_json(**result)
+    run_manager(NetworkManager, argument_spec())

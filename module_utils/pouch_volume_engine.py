@@ -11,8 +11,8 @@ import os
 import re
 from typing import Any
 
-from ansible.module_utils.pouch_client import PouchClient, PouchError, container_name
-from ansible.module_utils.pouch_common import PouchModule
+from ansible.module_utils.pouch_client import container_name
+from ansible.module_utils.pouch_common import ResourceInputError, ResourceManager, run_manager, string_map
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
@@ -30,8 +30,7 @@ def argument_spec() -> dict[str, Any]:
     }
 
 
-class VolumeInputError(ValueError):
-    """A parameter problem found before anything changed."""
+VolumeInputError = ResourceInputError
 
 
 def parse_size(text: str) -> int:
@@ -44,27 +43,8 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * UNITS[match.group(2).lower()])
 
 
-def _string_map(option: str, value: dict[str, Any]) -> dict[str, str]:
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise VolumeInputError(
-                f"{option}: the value of {key!r} must be a string, got {type(item).__name__} {item!r} "
-                "(quote it in YAML)"
-            )
-    return dict(value)
-
-
-class VolumeManager:
-    def __init__(self, module: PouchModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.actions: list[str] = []
-        self.result: dict[str, Any] = {"changed": False, "actions": self.actions}
-
-    @property
-    def client(self) -> PouchClient:
-        return self.module.client
+class VolumeManager(ResourceManager):
+    kind = "volume"
 
     def validate(self) -> dict[str, Any]:
         name = self.params["name"]
@@ -75,8 +55,8 @@ class VolumeManager:
             )
         if not self.params["driver"]:
             raise VolumeInputError("driver must not be empty")
-        options = _string_map("driver_options", self.params["driver_options"] or {})
-        labels = _string_map("labels", self.params["labels"] or {})
+        options = string_map("driver_options", self.params["driver_options"] or {})
+        labels = string_map("labels", self.params["labels"] or {})
         if self.params["driver"] == "local" and self.client.is_pouch:
             if "size" in options:
                 parse_size(options["size"])
@@ -127,12 +107,7 @@ class VolumeManager:
         return sorted(found)
 
     def guard(self, name: str, purpose: str) -> None:
-        users = self.users(name)
-        if users:
-            raise VolumeInputError(
-                f"volume {name} is used by container(s) {', '.join(users)}: refusing to {purpose}; "
-                "remove those containers first"
-            )
+        self.refuse_if_used(f"volume {name}", self.users(name), purpose, "remove those containers first")
 
     def run(self) -> dict[str, Any]:
         desired = self.validate()
@@ -144,7 +119,7 @@ class VolumeManager:
             self.result["volume"] = {}
             if volume is not None:
                 self.guard(name, "remove it")
-                self.perform("remove", self.client.remove_volume, name)
+                self.remove(name)
             return self.result
         differences = self.differences(before, desired) if volume is not None else []
         self.result["differences"] = differences
@@ -159,9 +134,8 @@ class VolumeManager:
             )
         if recreate:
             self.guard(name, "recreate it")
-            self.perform("remove", self.client.remove_volume, name)
         if volume is None or recreate:
-            self.create(name, desired)
+            self.replace(name, volume, self.create_body(name, desired))
             after = dict(desired)
         else:
             after = before
@@ -169,35 +143,15 @@ class VolumeManager:
         self.result["volume"] = self.client.inspect_volume(name)
         return self.result
 
-    def create(self, name: str, desired: dict[str, Any]) -> None:
-        body = {
+    @staticmethod
+    def create_body(name: str, desired: dict[str, Any]) -> dict[str, Any]:
+        return {
             "Name": name,
             "Driver": desired["driver"],
             "DriverOpts": desired["driver_options"],
             "Labels": desired["labels"],
         }
-        try:
-            self.perform("create", self.client.create_volume, body)
-        except PouchError:
-            if not self.check_mode and self.client.inspect_volume(name) is not None:
-                self.client.remove_volume(name)
-                self.result["rolled_back"] = True
-            raise
-
-    def perform(self, action: str, function: Any, *args: Any) -> None:
-        if not self.check_mode:
-            function(*args)
-        self.actions.append(action)
-        self.result["changed"] = True
 
 
 def run_module() -> None:
-    module = PouchModule(argument_spec=argument_spec(), supports_check_mode=True)
-    manager = VolumeManager(module)
-    try:
-        result = manager.run()
-    except VolumeInputError as exc:
-        module.fail_json(msg=str(exc), actions=manager.actions)
-    except PouchError as exc:
-        module.fail_pouch(exc, actions=manager.actions, rolled_back=manager.result.get("rolled_back", False))
-    module.exit_json(**result)
+    run_manager(VolumeManager, argument_spec())
