@@ -1,4 +1,4 @@
-"""Run pouch_container the real way (ansible-playbook, -c local, the repo's ansible.cfg) and read results.
+"""Run pouch_* modules the real way (ansible-playbook, -c local, the repo's ansible.cfg) and read results.
 
 Each call writes a one-play playbook whose tasks all `register` and `ignore_errors`; a last task
 dumps the registered results to JSON, so a test gets every task's full module result in order.
@@ -89,25 +89,28 @@ def ansible_env(daemon: Daemon | None, extra: dict[str, str] | None = None) -> d
     return env
 
 
-def run_tasks(
+def run_module_tasks(
     daemon: Daemon | None,
+    module: str,
     tasks: list[dict[str, Any]],
     extra_env: dict[str, str] | None = None,
     timeout: float = 600,
+    verbosity: int = 0,
 ) -> list[dict[str, Any]]:
-    """Run pouch_container tasks in one playbook; return each task's registered result.
+    """Run `module` once per task in one playbook; return each task's registered result.
 
-    A task is a dict of module args, optionally with the keys `_check` (check mode) and `_diff`.
+    A task is a dict of module args, optionally with the keys `_check` (check mode) and `_diff`
+    (default true). Every result also carries the run's whole output (stdout and stderr, at
+    `verbosity` -v flags) as `_stdout`.
     """
     with tempfile.TemporaryDirectory(prefix="pa-play-") as tmp:
         out = Path(tmp) / "results.json"
         play_tasks: list[dict[str, Any]] = []
         for index, task in enumerate(tasks):
-            args = {k: v for k, v in task.items() if not k.startswith("_")}
             play_tasks.append(
                 {
                     "name": f"step {index}",
-                    "pouch_container": args,
+                    module: {k: v for k, v in task.items() if not k.startswith("_")},
                     "register": f"r{index}",
                     "ignore_errors": True,
                     "check_mode": bool(task.get("_check")),
@@ -126,8 +129,9 @@ def run_tasks(
         playbook = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": play_tasks}]
         path = Path(tmp) / "play.yml"
         path.write_text(json.dumps(playbook))
+        flags = ["-" + "v" * verbosity] if verbosity else []
         proc = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
+            [str(VENV_BIN / "ansible-playbook"), *flags, "-i", "localhost,", "-c", "local", str(path)],
             cwd=ROOT,
             env=ansible_env(daemon, extra_env),
             capture_output=True,
@@ -135,11 +139,22 @@ def run_tasks(
             timeout=timeout,
         )
         if not out.exists():
-            raise AssertionError(
-                f"ansible-playbook failed (rc {proc.returncode}):\n"
-                f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-            )
-        return json.loads(out.read_text())
+            tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+            raise AssertionError(f"ansible-playbook failed (rc {proc.returncode}):\n{tail}")
+        results: list[dict[str, Any]] = json.loads(out.read_text())
+        for result in results:
+            result["_stdout"] = proc.stdout + proc.stderr
+        return results
+
+
+def run_tasks(
+    daemon: Daemon | None,
+    tasks: list[dict[str, Any]],
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> list[dict[str, Any]]:
+    """pouch_container tasks in one playbook (run_module_tasks)."""
+    return run_module_tasks(daemon, "pouch_container", tasks, extra_env=extra_env, timeout=timeout)
 
 
 def run_task(daemon: Daemon | None, extra_env: dict[str, str] | None = None, **args: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Helpers for the pouch_image / pouch_network / pouch_volume / pouch_info integration tests.
 
-Modules run the real way, as harness.run_tasks runs pouch_container (one ansible-playbook per call,
--c local, the repo's ansible.cfg, every task registered and dumped as JSON), for any module name.
+Modules run through harness.run_module_tasks, as pouch_container does (one ansible-playbook per call,
+-c local, the repo's ansible.cfg, every task registered and dumped as JSON).
 Daemon state is read back with the docker SDK (daemon.sdk), never with the module under test.
 """
 
@@ -24,64 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from harness import ROOT, VENV_BIN, Daemon, ansible_env
+from harness import Daemon, run_module_tasks
 
 from lab.paths import default_state_dir
 from lab.testimages import build_test_images
-
-
-def run_module_tasks(
-    daemon: Daemon | None,
-    module: str,
-    tasks: list[dict[str, Any]],
-    extra_env: dict[str, str] | None = None,
-    timeout: float = 600,
-) -> list[dict[str, Any]]:
-    """Run `module` once per task in one playbook; return each task's registered result.
-
-    A task is a dict of module args, optionally with `_check` (check mode) and `_diff` (default true).
-    """
-    with tempfile.TemporaryDirectory(prefix="pa-play-") as tmp:
-        out = Path(tmp) / "results.json"
-        play_tasks: list[dict[str, Any]] = []
-        for index, task in enumerate(tasks):
-            play_tasks.append(
-                {
-                    "name": f"step {index}",
-                    module: {k: v for k, v in task.items() if not k.startswith("_")},
-                    "register": f"r{index}",
-                    "ignore_errors": True,
-                    "check_mode": bool(task.get("_check")),
-                    "diff": bool(task.get("_diff", True)),
-                }
-            )
-        results_expr = "{{ [" + ", ".join(f"r{i}" for i in range(len(tasks))) + "] | to_json }}"
-        play_tasks.append(
-            {
-                "name": "dump results",
-                "ansible.builtin.copy": {"content": results_expr, "dest": str(out), "mode": "0600"},
-                "check_mode": False,
-                "diff": False,
-            }
-        )
-        playbook = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": play_tasks}]
-        path = Path(tmp) / "play.yml"
-        path.write_text(json.dumps(playbook))
-        proc = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
-            cwd=ROOT,
-            env=ansible_env(daemon, extra_env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if not out.exists():
-            tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-            raise AssertionError(f"ansible-playbook failed (rc {proc.returncode}):\n{tail}")
-        results: list[dict[str, Any]] = json.loads(out.read_text())
-        for result in results:
-            result["_stdout"] = proc.stdout
-        return results
 
 
 def run_module(daemon: Daemon | None, module: str, **args: Any) -> dict[str, Any]:
