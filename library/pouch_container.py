@@ -23,13 +23,7 @@ author:
   - pouch-ansible contributors
 extends_documentation_fragment:
   - pouch
-attributes:
-  check_mode:
-    support: full
-    details: Check mode computes the same plan as a real run and reports its actions, without changing the
-      daemon.
-  diff_mode:
-    support: full
+  - pouch.attributes
 options:
   name:
     description: Container name (no leading C(/)).

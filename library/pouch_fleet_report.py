@@ -8,9 +8,9 @@ DOCUMENTATION = r"""
 module: pouch_fleet_report
 short_description: Write the preflight or audit fleet report (Markdown and standalone HTML)
 description:
-  - Meant for C(delegate_to: localhost) with C(run_once): takes one entry per node of the play
+  - "Meant for C(delegate_to: localhost) with C(run_once): takes one entry per node of the play
     (reached or not) and writes C(<dest>/<basename>.md), C(<dest>/<basename>.html) (inline CSS, no
-    external assets) and C(<dest>/<basename>.json) (the input, for tooling).
+    external assets) and C(<dest>/<basename>.json) (the input, for tooling)."
   - Rendering lives in module_utils/pouch_report.py.
   - Writes only when the content changed; files are replaced atomically.
 options:

@@ -18,16 +18,14 @@ author:
   - pouch-ansible contributors
 extends_documentation_fragment:
   - pouch
+  - pouch.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Loads are predicted exactly (the archive names the image ID it holds). A forced pull of an image
         that is
         already present is reported as a change, because only pulling tells whether the registry has a
         newer one.
-  diff_mode:
-    support: full
 options:
   name:
     description:

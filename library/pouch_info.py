@@ -17,12 +17,7 @@ author:
   - pouch-ansible contributors
 extends_documentation_fragment:
   - pouch
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads.
-  diff_mode:
-    support: none
+  - pouch.attributes_read_only
 options:
   containers:
     description: List the running containers in RV(containers).

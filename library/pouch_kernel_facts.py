@@ -16,6 +16,8 @@ description:
     blockers) as the C(pouch_kernel) fact; the raw probe is in C(pouch_kernel.probe).
   - Changes nothing. The d_type probe creates and removes a scratch directory next to the home dir.
   - The logic lives in module_utils/pouch_kernel.py.
+extends_documentation_fragment:
+  - pouch.attributes_read_only
 options:
   home_dir:
     description: pouchd's home dir; its nearest existing parent is probed for d_type.

@@ -1,4 +1,10 @@
-"""Connection options shared by every pouch_* module (module_utils/pouch_common.py POUCH_CONNECTION_ARGS)."""
+"""Documentation shared by the pouch_* modules.
+
+pouch (DOCUMENTATION): the connection options of every module that talks to the daemon
+(module_utils/pouch_common.py POUCH_CONNECTION_ARGS). pouch.attributes: check and diff mode of the
+modules that change the daemon. pouch.attributes_read_only: those of the modules that only read.
+A module refines an attribute by giving only the keys it changes (e.g. its own check_mode details).
+"""
 
 from __future__ import annotations
 
@@ -67,4 +73,29 @@ notes:
     the node.
 requirements:
   - pouchd (API 1.24) or dockerd on the managed node
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Check mode computes the same plan as a real run and reports its actions, without changing the
+      daemon.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
+    support: full
+"""
+
+    ATTRIBUTES_READ_ONLY = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The module only reads; check mode returns what a real run returns.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
+    support: none
 """
