@@ -31,3 +31,23 @@ def dragonfly_archive_missing() -> str | None:
 
 
 REQUIREMENTS.setdefault("dragonfly_archive", dragonfly_archive_missing)
+
+
+def pouch_upgrade_from_archive_missing() -> str | None:
+    """The OLD pouch archive molecule/upgrade starts from: $POUCH_UPGRADE_FROM_ARCHIVE + .sha256."""
+    value = os.environ.get("POUCH_UPGRADE_FROM_ARCHIVE")
+    if not value:
+        return (
+            "POUCH_UPGRADE_FROM_ARCHIVE is not set (an older pouch binary archive than POUCH_ARCHIVE, "
+            "named pouch-<version>-linux-amd64.tar.gz, with its .sha256 beside it)"
+        )
+    archive = Path(value)
+    if not archive.is_file():
+        return f"the pouch archive to upgrade from, {archive}, does not exist (POUCH_UPGRADE_FROM_ARCHIVE)"
+    checksum = archive.with_name(archive.name + ".sha256")
+    if not checksum.is_file():
+        return f"the pouch archive to upgrade from, {archive}, has no checksum file {checksum}"
+    return None
+
+
+REQUIREMENTS.setdefault("pouch_upgrade_from_archive", pouch_upgrade_from_archive_missing)
