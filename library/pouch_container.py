@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - pouch
   - pouch.attributes
+  - pouch.registry_auth
 options:
   name:
     description: Container name (no leading C(/)).
@@ -55,21 +56,6 @@ options:
     type: str
     default: missing
     choices: [missing, always, never]
-  registry_auth:
-    description: Credentials for the pull, sent in the C(X-Registry-Auth) header and never logged.
-    type: dict
-    suboptions:
-      username:
-        description: Registry user.
-        type: str
-        required: true
-      password:
-        description: Registry password or token.
-        type: str
-        required: true
-      server_address:
-        description: Registry address the credentials are for.
-        type: str
   image_upgrade:
     description:
       - When the image changes, upgrade the container in place with pouchd's upgrade endpoint instead of

@@ -19,6 +19,7 @@ author:
 extends_documentation_fragment:
   - pouch
   - pouch.attributes
+  - pouch.registry_auth
 attributes:
   check_mode:
     details:
@@ -87,21 +88,6 @@ options:
         the tag of O(name) is used. Changed when the tag is missing or names another image.
       - pouchd refuses to move a tag that names another image, so there the old reference is removed first.
     type: str
-  registry_auth:
-    description: Credentials for the pull, sent in the C(X-Registry-Auth) header and never logged.
-    type: dict
-    suboptions:
-      username:
-        description: Registry user.
-        type: str
-        required: true
-      password:
-        description: Registry password or token.
-        type: str
-        required: true
-      server_address:
-        description: Registry address the credentials are for.
-        type: str
 notes:
   - A pull that fails, before or in the middle of the progress stream, fails the task with the registry's
     message

@@ -3,6 +3,7 @@
 pouch (DOCUMENTATION): the connection options of every module that talks to the daemon
 (module_utils/pouch_common.py POUCH_CONNECTION_ARGS). pouch.attributes: check and diff mode of the
 modules that change the daemon. pouch.attributes_read_only: those of the modules that only read.
+pouch.registry_auth: the `registry_auth` option of the modules that pull (pouch_common.REGISTRY_AUTH_SPEC).
 A module refines an attribute by giving only the keys it changes (e.g. its own check_mode details).
 """
 
@@ -98,4 +99,23 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in
       diff mode.
     support: none
+"""
+
+    REGISTRY_AUTH = r"""
+options:
+  registry_auth:
+    description: Credentials for the pull, sent in the C(X-Registry-Auth) header and never logged.
+    type: dict
+    suboptions:
+      username:
+        description: Registry user.
+        type: str
+        required: true
+      password:
+        description: Registry password or token.
+        type: str
+        required: true
+      server_address:
+        description: Registry address the credentials are for.
+        type: str
 """

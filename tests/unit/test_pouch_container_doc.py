@@ -137,3 +137,13 @@ def test_documented_options_match_the_argument_spec() -> None:
     examples = yaml.safe_load(doc["examples"])
     assert all("pouch_container" in task for task in examples)
     assert {"container", "actions"} <= set(doc["return"])
+
+
+@pytest.mark.parametrize("module", ["pouch_container", "pouch_image"])
+def test_registry_auth_is_documented_once(module: str) -> None:
+    assert "pouch.registry_auth" in raw_documentation(module)["extends_documentation_fragment"]
+    assert "registry_auth" not in (raw_documentation(module).get("options") or {})
+    result = ansible_doc(module, "--json")
+    assert result.returncode == 0, result.stderr
+    option = json.loads(result.stdout)[module]["doc"]["options"]["registry_auth"]
+    assert set(option["suboptions"]) == {"username", "password", "server_address"}
