@@ -3,10 +3,16 @@
 The process is tracked by a pidfile in its state dir, so another process (``lab down``, a test
 session's teardown) can stop a registry it did not start. The access log (stdout of the registry,
 combined log format with byte counts) is kept apart from the application log, for egress figures.
+
+With ``credentials={user: password}`` the registry requires HTTP basic auth (distribution's htpasswd
+backend, which reads bcrypt hashes only): the htpasswd file is written with ``htpasswd -B`` from
+Debian's apache2-utils, the password passed on stdin, never on a command line.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -19,6 +25,7 @@ from pathlib import Path
 from lab.testimages import TestImage
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
+HTPASSWD_BIN = "/usr/bin/htpasswd"
 CONFIG_TEMPLATE = """\
 version: 0.1
 log:
@@ -32,6 +39,12 @@ storage:
     enabled: true
 http:
   addr: {address}
+"""
+AUTH_TEMPLATE = """\
+auth:
+  htpasswd:
+    realm: pouch-ansible-lab
+    path: {htpasswd}
 """
 
 
@@ -55,9 +68,35 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def write_htpasswd(path: Path, credentials: dict[str, str]) -> None:
+    """An htpasswd file with a bcrypt hash per user (the only hash distribution's htpasswd auth reads)."""
+    if not Path(HTPASSWD_BIN).exists():
+        raise RegistryError(f"{HTPASSWD_BIN} is missing: install Debian's apache2-utils package")
+    path.unlink(missing_ok=True)
+    for user, password in credentials.items():
+        create = [] if path.exists() else ["-c"]
+        result = subprocess.run(
+            [HTPASSWD_BIN, "-i", "-B", *create, str(path), user],
+            input=password,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RegistryError(f"htpasswd could not write {path} for {user}: {result.stderr.strip()}")
+    path.chmod(0o600)
+
+
 class Registry:
-    def __init__(self, state_dir: Path, port: int | None = None, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int | None = None,
+        log_dir: Path | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
+        self.credentials = dict(credentials or {})
+        self.htpasswd = state_dir / "htpasswd"
         self.log_dir = log_dir or state_dir
         self.pidfile = state_dir / "registry.pid"
         self.portfile = state_dir / "registry.port"
@@ -85,6 +124,9 @@ class Registry:
         try:
             with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as resp:
                 return bool(resp.status == 200)
+        except urllib.error.HTTPError as exc:
+            # An auth registry answers the anonymous probe with 401 and a basic challenge.
+            return bool(self.credentials) and exc.code == 401
         except (urllib.error.URLError, OSError):
             return False
 
@@ -100,7 +142,11 @@ class Registry:
             raise RegistryError(f"cannot start the registry: 127.0.0.1:{self.port} is already in use")
         for d in (self.state_dir, self.log_dir, self.storage):
             d.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(CONFIG_TEMPLATE.format(storage=self.storage, address=self.address))
+        config = CONFIG_TEMPLATE.format(storage=self.storage, address=self.address)
+        if self.credentials:
+            write_htpasswd(self.htpasswd, self.credentials)
+            config += AUTH_TEMPLATE.format(htpasswd=self.htpasswd)
+        self.config.write_text(config)
         with self.access_log.open("ab") as out, self.log.open("ab") as err:
             proc = subprocess.Popen(
                 [REGISTRY_BIN, "serve", str(self.config)],
@@ -142,10 +188,19 @@ class Registry:
         self.pidfile.unlink(missing_ok=True)
 
     def push(self, image: TestImage) -> str:
-        """Copy a test image into the registry; returns its reference there."""
+        """Copy a test image into the registry (as its first user, if it has credentials); returns its
+        reference there."""
         ref = f"{self.address}/{image.name}:{image.tag}"
         result = subprocess.run(
-            ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", image.oci_ref, f"docker://{ref}"],
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                *self.skopeo_auth(),
+                image.oci_ref,
+                f"docker://{ref}",
+            ],
             capture_output=True,
             text=True,
         )
@@ -154,3 +209,14 @@ class Registry:
                 f"pushing {image.oci_ref} to {ref} failed: {result.stderr.strip()}; see {self.log}"
             )
         return ref
+
+    def skopeo_auth(self) -> list[str]:
+        """skopeo's flags to write to this registry: an auth file (never credentials on a command line)."""
+        if not self.credentials:
+            return []
+        user, password = next(iter(self.credentials.items()))
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        authfile = self.state_dir / "skopeo-auth.json"
+        authfile.write_text(json.dumps({"auths": {self.address: {"auth": token}}}))
+        authfile.chmod(0o600)
+        return [f"--dest-authfile={authfile}"]

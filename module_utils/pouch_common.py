@@ -128,10 +128,12 @@ class PouchModule(AnsibleModule):
         self.fail_json(msg=str(exc), status=exc.status, **extra)
 
 
-# The `registry_auth` option of every module that pulls (documented in each module).
+# The `registry_auth` option of every module that pulls (documented once: doc fragment pouch.registry_auth).
+# Only the password is no_log: Ansible masks every no_log value wherever it appears in the output, and a
+# no_log dict would mask the registry's address (and the user name) in every pull error message too.
 REGISTRY_AUTH_SPEC: dict[str, Any] = {
     "type": "dict",
-    "no_log": True,
+    "no_log": False,
     "options": {
         "username": {"type": "str", "required": True},
         "password": {"type": "str", "required": True, "no_log": True},

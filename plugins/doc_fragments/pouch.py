@@ -104,7 +104,10 @@ attributes:
     REGISTRY_AUTH = r"""
 options:
   registry_auth:
-    description: Credentials for the pull, sent in the C(X-Registry-Auth) header and never logged.
+    description:
+      - Credentials for the pull, sent in the C(X-Registry-Auth) header.
+      - The password is never logged (Ansible masks it in results and output); the user name and the
+        registry address are shown, so pull errors can name the registry.
     type: dict
     suboptions:
       username:

@@ -21,6 +21,10 @@ import docker
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# An extra runtime of both test daemons (conftest): runc minus the capabilities root lacks on this
+# machine, so that a privileged container can start (bounded_runc.py).
+BOUNDED_RUNTIME = "bounded-runc"
+BOUNDED_RUNC = Path(__file__).resolve().parent / "bounded_runc.py"
 
 
 @dataclass
@@ -63,6 +67,24 @@ class Daemon:
         for name in names:
             with contextlib.suppress(docker.errors.NotFound):
                 self.sdk.remove_container(name, force=True, v=True)
+
+
+@dataclass(frozen=True)
+class AuthRegistry:
+    """A private registry that answers only to `username`/`password` (HTTP basic auth)."""
+
+    address: str
+    username: str
+    password: str
+    skopeo_flags: tuple[str, ...]  # for pushing test images into it
+
+    def auth(self, password: str | None = None) -> dict[str, str]:
+        """A registry_auth option value (with another password, to be refused)."""
+        return {
+            "username": self.username,
+            "password": self.password if password is None else password,
+            "server_address": self.address,
+        }
 
 
 def unique_name(prefix: str) -> str:

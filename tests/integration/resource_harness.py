@@ -19,7 +19,7 @@ import tempfile
 import threading
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,18 @@ def skopeo(*argv: str) -> None:
     assert result.returncode == 0, f"skopeo {' '.join(argv)}: {result.stderr}"
 
 
-def push_variant(registry: str, repository: str, tag: str, variant: str = "latest") -> str:
-    """Push a test image variant (latest or v2) to registry/repository:tag; returns the reference."""
+def push_variant(
+    registry: str, repository: str, tag: str, variant: str = "latest", skopeo_flags: Sequence[str] = ()
+) -> str:
+    """Push a test image variant (latest or v2) to registry/repository:tag; returns the reference.
+
+    `skopeo_flags` are extra flags of the copy (a credentialed registry's --dest-authfile)."""
     reference = f"{registry}/{repository}:{tag}"
     skopeo(
         "copy",
         "--quiet",
         "--dest-tls-verify=false",
+        *skopeo_flags,
         f"oci:{offline_layout()}:{variant}",
         f"docker://{reference}",
     )
@@ -103,11 +108,18 @@ def unique_layout(label: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def push_unique(registry: str, repository: str, tag: str) -> str:
+def push_unique(registry: str, repository: str, tag: str, skopeo_flags: Sequence[str] = ()) -> str:
     """Push an image with an ID no other test uses; returns registry/repository:tag."""
     reference = f"{registry}/{repository}:{tag}"
     with unique_layout(repository) as layout:
-        skopeo("copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:unique", f"docker://{reference}")
+        skopeo(
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            *skopeo_flags,
+            f"oci:{layout}:unique",
+            f"docker://{reference}",
+        )
     return reference
 
 
