@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Daemon, core_actions, run_tasks, unique_name
+from harness import BOUNDED_RUNTIME, Daemon, core_actions, run_tasks, unique_name
 
 UPDATE = ["update"]
 RECREATE = ["create", "stop", "remove", "rename", "start"]
-RECREATE_STOPPED = ["create", "remove", "rename"]
 
 
 def host(inspect: dict[str, Any], key: str) -> Any:
@@ -199,15 +198,15 @@ CASES: list[Case] = [
         UPDATE,
     ),
     Case("pids_limit", {"pids_limit": 100}, {"pids_limit": 200}, lambda i: host(i, "PidsLimit"), 100, 200),
-    # Created, not started: root here lacks capabilities a privileged container needs to run.
+    # Started, through the bounded runtime (conftest): root here lacks CAP_SYS_RESOURCE, which plain runc
+    # would fail to give a privileged container. What the container can do inside: test_privileged_inside.
     Case(
         "privileged",
-        {"privileged": False, "state": "present"},
-        {"privileged": True, "state": "present"},
+        {"privileged": False, "runtime": BOUNDED_RUNTIME},
+        {"privileged": True, "runtime": BOUNDED_RUNTIME},
         lambda i: bool(host(i, "Privileged")),
         False,
         True,
-        RECREATE_STOPPED,
     ),
     Case(
         "cap_add",
@@ -415,7 +414,7 @@ def test_option_first_values_on_daemon(daemon: Daemon) -> None:
     applicable = [c for c in CASES if not c.pouch_only or daemon.kind == "pouch"]
     # Cases that share an option (rich, cpu_period, restart_policy) join only when they agree.
     for case in applicable:
-        if case.option == "privileged" or any(k in args and args[k] != v for k, v in case.first.items()):
+        if any(k in args and args[k] != v for k, v in case.first.items()):
             continue
         args.update(case.first)
     try:
@@ -429,6 +428,42 @@ def test_option_first_values_on_daemon(daemon: Daemon) -> None:
                 assert case.read(inspect) == case.expect_first, case.option
     finally:
         daemon.remove(name)
+
+
+# /dev of an unprivileged container (the OCI default devices and mounts): anything else comes from the host.
+DEFAULT_DEV = {"console", "core", "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr"}
+DEFAULT_DEV |= {"stdin", "stdout", "tty", "urandom", "zero"}
+
+
+def test_privileged_inside(daemon: Daemon) -> None:
+    """privileged: true starts a container that is privileged inside: it sees the host's devices and may
+    add a network link. The same probe without privileged sees neither (so the probe can fail)."""
+    probe = "ls -1 /dev; if ip link add papriv0 type bridge; then echo LINK-ADDED; fi"
+    names = unique_name("opt-unpriv-run"), unique_name("opt-priv-run")
+    job = {"command": ["sh", "-c", probe], "runtime": BOUNDED_RUNTIME, "detach": False}
+    host_devices = {entry.name for entry in Path("/dev").iterdir()} - DEFAULT_DEV
+    assert host_devices, "this host has no device beyond a container's defaults to look for"
+    try:
+        unprivileged, privileged = run_tasks(
+            daemon,
+            [
+                {**base_args(daemon, names[0]), **job, "privileged": False},
+                {**base_args(daemon, names[1]), **job, "privileged": True},
+            ],
+        )
+        for name, result, flag in zip(names, (unprivileged, privileged), (False, True), strict=True):
+            assert not result.get("failed"), result.get("msg")
+            assert result["status"] == 0 and core_actions(result["actions"]) == ["create", "start", "wait"]
+            inspect = daemon.inspect(name)
+            assert inspect is not None and bool(inspect["HostConfig"].get("Privileged")) is flag
+        seen = set(privileged["stdout"].split())
+        assert "LINK-ADDED" in seen, privileged["stdout"] + privileged["stderr"]
+        assert seen & host_devices, f"no host device in a privileged container's /dev: {sorted(seen)}"
+        seen_unprivileged = set(unprivileged["stdout"].split())
+        assert "LINK-ADDED" not in seen_unprivileged and "Operation not permitted" in unprivileged["stderr"]
+        assert not seen_unprivileged & host_devices, sorted(seen_unprivileged & host_devices)
+    finally:
+        daemon.remove(*names)
 
 
 def test_image_change_recreates(daemon: Daemon) -> None:
