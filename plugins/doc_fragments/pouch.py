@@ -9,6 +9,19 @@ A module refines an attribute by giving only the keys it changes (e.g. its own c
 
 from __future__ import annotations
 
+# check_mode / diff_mode, filled in per kind of module below.
+_ATTRIBUTES = """
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: {details}
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
+      diff mode.
+    support: {diff}
+"""
+
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
@@ -76,30 +89,15 @@ requirements:
   - pouchd (API 1.24) or dockerd on the managed node
 """
 
-    ATTRIBUTES = r"""
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Check mode computes the same plan as a real run and reports its actions, without changing the
-      daemon.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
-      diff mode.
-    support: full
-"""
+    ATTRIBUTES = _ATTRIBUTES.format(
+        details="Check mode computes the same plan as a real run and reports its actions, without changing "
+        "the daemon.",
+        diff="full",
+    )
 
-    ATTRIBUTES_READ_ONLY = r"""
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads; check mode returns what a real run returns.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in
-      diff mode.
-    support: none
-"""
+    ATTRIBUTES_READ_ONLY = _ATTRIBUTES.format(
+        details="The module only reads; check mode returns what a real run returns.", diff="none"
+    )
 
     REGISTRY_AUTH = r"""
 options:

@@ -8,6 +8,7 @@ daemon is tested in tests/integration against real dockerd and pouchd.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import socketserver
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -132,6 +134,21 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def get_request(self):  # type: ignore[no-untyped-def]
         request, _ = super().get_request()
         return request, ("local", 0)
+
+
+@contextlib.contextmanager
+def serving(path: Path, handler: type[BaseHTTPRequestHandler]) -> Iterator[Any]:
+    """`handler` answering on the unix socket `path`; yields a client of it (timeout 5 s)."""
+    server = _UnixServer(str(path), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{path}", timeout=5))
+    try:
+        yield client
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
@@ -359,18 +376,10 @@ def test_chunked_response_and_keep_alive(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = _UnixServer(str(path), Chunked)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{path}", timeout=5))
+    with serving(path, Chunked) as client:
         assert [e["status"] for e in client.pull_image("busybox:latest")] == ["Pulling", "Done"]
         assert [e["status"] for e in client.pull_image("busybox:latest")] == ["Pulling", "Done"]
         assert len(set(connections)) == 1, "the second request reuses the kept-alive connection"
-        client.close()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_load_image_streams_the_archive_as_the_raw_body(tmp_path: Path) -> None:
@@ -396,20 +405,12 @@ def test_load_image_streams_the_archive_as_the_raw_body(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = _UnixServer(str(path), Load)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{path}", timeout=5))
+    with serving(path, Load) as client:
         assert client.load_image(str(archive), "docker.io/library/app") == []
         with pytest.raises(client_mod.PouchError, match=r"loading .*image\.tar failed: bad layer"):
             client.load_image(str(archive))
         with pytest.raises(client_mod.PouchError, match=r"cannot read the archive .*nope\.tar"):
             client.load_image(str(tmp_path / "nope.tar"))
-        client.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     (first_path, first_headers, first_body), (second_path, _, second_body) = received
     assert first_path == "/v1.24/images/load?quiet=1&name=docker.io%2Flibrary%2Fapp"
     assert second_path == "/v1.24/images/load?quiet=1"
