@@ -90,4 +90,4 @@ def test_a_second_reset_changed_nothing(host) -> None:
 
 def test_the_purging_reset_removed_the_data(host) -> None:
     assert not host.file(HOME).exists
-    assert host.run(f"findmnt --raw --noheadings --list --output TARGET | grep -F {HOME}/").stdout == ""
+    assert host.run(f"findmnt --raw --noheadings --output TARGET | grep -F {HOME}/").stdout == ""
