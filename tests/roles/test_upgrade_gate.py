@@ -69,7 +69,7 @@ def test_wrong_checksum_stops_before_the_rolling_play(tmp_path: Path, archive: t
     result = run_upgrade(
         tmp_path, ["n1", "n2"], {"pouchd_archive_src": str(path), "pouchd_archive_sha256": "0" * 64}
     )
-    out = " ".join(result.stdout.split())
+    out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, out
     assert f"has sha256 {digest}, but pouchd_archive_sha256 is {'0' * 64}" in out
     assert "The upgrade was stopped before any node was changed" in out
@@ -81,7 +81,7 @@ def test_missing_archive_stops_before_the_rolling_play(tmp_path: Path) -> None:
     result = run_upgrade(
         tmp_path, ["n1"], {"pouchd_archive_src": str(missing), "pouchd_archive_sha256": "a" * 64}
     )
-    out = " ".join(result.stdout.split())
+    out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, out
     assert f"the pouchd archive {missing} does not exist on the controller" in out
     assert ROLLING_PLAY not in result.stdout
@@ -92,7 +92,7 @@ def test_malformed_checksum_is_refused(tmp_path: Path, archive: tuple[Path, str]
     result = run_upgrade(
         tmp_path, ["n1"], {"pouchd_archive_src": str(path), "pouchd_archive_sha256": "sha256:abc"}
     )
-    out = " ".join(result.stdout.split())
+    out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, out
     assert "pouchd_archive_sha256 (64 hex digits)" in out
     assert ROLLING_PLAY not in result.stdout
