@@ -152,8 +152,8 @@ class WantedArtifact:
     hosts: tuple[str, ...]
 
 
-def normalise_sha256(value: str) -> str:
-    value = value.strip().lower().removeprefix("sha256:")
+def normalise_sha256(value: object) -> str:
+    value = str(value).strip().lower().removeprefix("sha256:")
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         return ""
     return value
