@@ -370,3 +370,43 @@ def test_unreachable_bundle(bundle: Bundle, tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "The offline bundle is unreachable" in result.stdout, result.stdout
     assert not (apt / "sources/pouch-bundle.sources").exists()
+
+
+def run_site_check(tmp: Path, bundle: Bundle, manifest_sha256: str) -> tuple[int, str]:
+    """site.yml --check on this machine with the bundle and no pouchd archive of its own; a TCP
+    listener without TLS makes pouchd's input check fail at a known point after the archive check."""
+    inventory = tmp / "site-hosts.yml"
+    inventory.write_text(
+        "pouch_nodes:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    extra = {
+        "pouch_bundle_url": bundle.url,
+        "pouch_bundle_key_sha256": bundle.key_sha256,
+        "pouch_bundle_manifest_sha256": manifest_sha256,
+        "pouchd_remove_docker": False,
+        "pouchd_tcp_listen": ["tcp://0.0.0.0:2375"],
+    }
+    env = dict(
+        os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
+    )
+    argv = [str(BIN / "ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
+    argv += ["-e", json.dumps(extra)]
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stdout
+
+
+def test_site_takes_pouchd_from_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
+    rc, out = run_site_check(tmp_path, bundle, bundle.manifest_sha256)
+    assert rc != 0
+    # The archive check passed (the bundle supplied pouchd_archive_url and its sha256); the next check failed.
+    assert "client-certificate verification" in out, out[-3000:]
+    assert "pouchd_archive_src or" not in out
+    assert f"{bundle.url}artifacts/pouchd/{bundle.stand_in.name}" in out
+
+
+def test_site_stops_on_a_manifest_mismatch_before_anything(bundle: Bundle, tmp_path: Path) -> None:
+    rc, out = run_site_check(tmp_path, bundle, "2" * 64)
+    assert rc != 0
+    assert "Manifest mismatch" in out, out[-3000:]
+    assert "Check pouchd's inputs" not in out
