@@ -79,6 +79,11 @@ PACKAGE_SOURCES: tuple[PackageSource, ...] = (
                   literal=("iptables",)),
 )  # fmt: skip
 
+# Package variables a bundle does not carry, and why (the tests check every apt task is in one list).
+NOT_BUNDLED: dict[str, str] = {
+    "pouchd_package_name": "pouchd_install_method 'repository' installs it from pouchd_repo_apt_url",
+}
+
 # Needed on every node whatever the roles install: Ansible's apt module runs on python3-apt.
 BASE_PACKAGES: tuple[str, ...] = ("python3-apt",)
 
