@@ -123,7 +123,8 @@ ARTIFACT_SOURCES: tuple[ArtifactSource, ...] = (
                    lambda v: v["pouchd_package_src"] or v["pouchd_package_url"],
                    lambda v: v["pouchd_package_sha256"], "pouchd_package_sha256"),
     ArtifactSource("dragonfly", lambda v: _true(v["dragonfly_enabled"]),
-                   lambda v: v["dragonfly_archive_src"], lambda v: v["dragonfly_archive_sha256"],
+                   lambda v: v["dragonfly_archive_src"] or v["dragonfly_archive_url"],
+                   lambda v: v["dragonfly_archive_sha256"],
                    "dragonfly_archive_sha256"),
     ArtifactSource("containerd", lambda v: v["containerd_install_method"] == "archive", *_containerd,
                    "containerd_archive.checksum"),
@@ -145,7 +146,7 @@ VARIABLES: tuple[str, ...] = (
     "pouchd_install_method", "pouchd_archive_src", "pouchd_archive_url", "pouchd_archive_sha256",
     "pouchd_package_src", "pouchd_package_url", "pouchd_package_sha256",
     "dragonfly_enabled", "dragonfly_supernode_enabled", "dragonfly_dfdaemon_loopback_only",
-    "dragonfly_archive_src", "dragonfly_archive_sha256",
+    "dragonfly_archive_src", "dragonfly_archive_url", "dragonfly_archive_sha256",
 )  # fmt: skip
 
 

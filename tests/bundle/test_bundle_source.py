@@ -45,7 +45,10 @@ PLAYBOOK = """
         content: >-
           {{ {'pouchd_archive_src': pouchd_archive_src,
               'pouchd_archive_url': pouchd_archive_url | default(''),
-              'pouchd_archive_sha256': pouchd_archive_sha256} | to_json }}
+              'pouchd_archive_sha256': pouchd_archive_sha256,
+              'dragonfly_archive_src': dragonfly_archive_src,
+              'dragonfly_archive_url': dragonfly_archive_url | default(''),
+              'dragonfly_archive_sha256': dragonfly_archive_sha256 | default('')} | to_json }}
 """
 
 
@@ -127,8 +130,12 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
     (inventory / "hosts.yml").write_text(
         "all:\n  children:\n    pouch_nodes:\n      hosts:\n        node1: {}\n"
     )
+    dragonfly = tmp / "dragonfly-1.0.6-stand-in.tar.gz"
+    dragonfly.write_bytes(b"not really Dragonfly\n")
     (inventory / "group_vars" / "all.yml").write_text(
         f"pouchd_archive_src: {stand_in}\npouchd_archive_sha256: {sha256(stand_in)}\n"
+        f"dragonfly_enabled: true\ndragonfly_archive_src: {dragonfly}\n"
+        f"dragonfly_archive_sha256: {sha256(dragonfly)}\n"
     )
     out, state = tmp / "www" / "bundle", tmp / "bundle.state"
     result = build(tmp, inventory, out, state)
@@ -210,7 +217,8 @@ def run_role(
     inventory = tmp / "inventory.yml"
     inventory.write_text(
         "all:\n  hosts:\n    localhost:\n      pouchd_archive_src: /controller/path/pouch.tar.gz\n"
-        "      pouchd_archive_sha256: ''\n"
+        "      pouchd_archive_sha256: ''\n      dragonfly_enabled: true\n"
+        "      dragonfly_archive_src: /controller/path/dragonfly.tar.gz\n"
     )
     argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), "-e", json.dumps(variables)]
     argv += ["-v"] if os.environ.get("BUNDLE_TEST_VERBOSE") else []
@@ -294,6 +302,11 @@ def test_role_uses_the_bundle(bundle: Bundle, tmp_path: Path) -> None:
         "pouchd_archive_src": "",
         "pouchd_archive_url": f"{bundle.url}artifacts/pouchd/{bundle.stand_in.name}",
         "pouchd_archive_sha256": sha256(bundle.stand_in),
+        "dragonfly_archive_src": "",
+        "dragonfly_archive_url": f"{bundle.url}artifacts/dragonfly/dragonfly-1.0.6-stand-in.tar.gz",
+        "dragonfly_archive_sha256": sha256(
+            bundle.out / "artifacts/dragonfly/dragonfly-1.0.6-stand-in.tar.gz"
+        ),
     }
     host = bundle.url.split("/")[2]
     assert not list(Path("/var/lib/apt/lists").glob(f"{host}_*")), (
