@@ -24,6 +24,9 @@ from pathlib import Path
 
 import pytest
 
+# One worker builds and serves the bundle for every test here (scripts/run-tests: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("bundle")
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PACKAGES = "hello,jq"
