@@ -128,6 +128,20 @@ def test_checksum_mismatch_installs_nothing(tmp_path: Path, archive: tuple[Path,
     assert not (tmp_path / "cache").exists() and not (tmp_path / "bin").exists()
 
 
+def test_url_checksum_mismatch_installs_nothing(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    """dragonfly_archive_url (the offline bundle's way): get_url never moves a mismatch into place."""
+    path, digest = archive
+    wrong = "0" * 64
+    extra = {"dragonfly_enabled": True, "dragonfly_archive_url": path.as_uri()}
+    extra["dragonfly_archive_sha256"] = wrong
+    result = run_role(tmp_path, extra, groups={"dragonfly_supernodes": ["node1"]})
+    assert result.returncode != 0
+    text = output(result)
+    assert "Download the archive, checking its sha256" in text, text
+    assert digest in text and wrong in text, text
+    assert not list((tmp_path / "cache").glob("*.tar.gz")) and not (tmp_path / "bin").exists()
+
+
 def test_generation_2_without_binaries(tmp_path: Path) -> None:
     result = run_role(tmp_path, {"dragonfly_enabled": True, "dragonfly_generation": 2})
     assert result.returncode != 0
