@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shlex
 
+import pytest
+
 REGISTRY = "10.0.2.101:5000"
 IMAGE = f"{REGISTRY}/library/busybox:latest"
 SOCKET = "/var/run/pouchd.sock"
@@ -88,6 +90,11 @@ def test_a_container_runs_with_each_runtime(host) -> None:
 
 
 def test_crun_through_the_api_without_swappiness(host) -> None:
+    # The pouchd scenario registers crun and starts crun-check with pouch_container; the default
+    # scenario (site.yml with the lab's settings) leaves crun off.
+    registered = json.loads(host.file("/etc/pouch/config.json").content_string)["add-runtime"]
+    if "crun" not in registered:
+        pytest.skip("crun is not registered on this node (runtimes_crun_enabled is off)")
     inspect = api_get(host, "/containers/crun-check/json")
     assert inspect["State"]["Running"] is True, inspect["State"]
     assert inspect["HostConfig"]["Runtime"] == "crun"
