@@ -98,6 +98,16 @@ def spawn_detached(argv: list[str], log: Path, pidfile: Path, cwd: Path | None =
             start_new_session=True,
             cwd=cwd,
         )
+    # Popen returns once exec has begun; until it completes /proc/PID/cmdline reads empty, and a
+    # tracked_pid() in that window would call the new process a stranger. Wait for the new image.
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
     pidfile.write_text(str(proc.pid))
     return proc
 
