@@ -24,19 +24,30 @@ def check_tools() -> None:
             raise BundleError(f"{tool} is missing: an apt repository needs apt, dpkg-dev and apt-utils")
 
 
-def run_logged(step: str, argv: list[str], log: Path, what: str, cwd: Path | None = None) -> None:
-    """Run one step with its output appended to ``log``; a failure names the step and the log."""
+def run_logged(
+    step: str,
+    argv: list[str],
+    log: Path,
+    what: str,
+    cwd: Path | None = None,
+    timeout: float = 1800,
+    error: type[Exception] = BundleError,
+) -> None:
+    """Run one step with its output appended to ``log``; a failure names the step and the log.
+
+    ``error`` is raised as ``error(message, log)``: BundleError here, LabError for the lab's image build.
+    """
     with log.open("a") as out:
         out.write(f"\n### {step}: {' '.join(argv)}\n")
         out.flush()
         try:
-            result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=1800)
+            result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            raise BundleError(f"{what}: {step} timed out", log) from exc
+            raise error(f"{what}: {step} timed out after {timeout:.0f}s", log) from exc
         except OSError as exc:
-            raise BundleError(f"{what}: {step} could not start: {exc}", log) from exc
+            raise error(f"{what}: {step} could not start: {exc}", log) from exc
     if result.returncode != 0:
-        raise BundleError(f"{what} failed at {step} (exit code {result.returncode})", log)
+        raise error(f"{what} failed at {step} (exit code {result.returncode})", log)
 
 
 def apt_options(apt_dir: Path) -> list[str]:

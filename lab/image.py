@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundle.debrepo import run_logged as bundle_run_logged
 from lab.aptsources import debootstrap_mirror, host_codename
 from lab.errors import LabError
 from lab.paths import LabPaths
@@ -179,17 +180,7 @@ def require_tools(*tools: str) -> None:
 
 def run_logged(step: str, argv: list[str], log: Path, what: str, timeout: float = 1800) -> None:
     """Run one build step with its output appended to ``log``; a failure names the step and the log."""
-    with log.open("a") as out:
-        out.write(f"\n### {step}: {' '.join(argv)}\n")
-        out.flush()
-        try:
-            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise LabError(f"{what}: {step} timed out after {timeout:.0f}s", log) from exc
-        except OSError as exc:
-            raise LabError(f"{what}: {step} could not start: {exc}", log) from exc
-    if result.returncode != 0:
-        raise LabError(f"{what} failed at {step} (exit code {result.returncode})", log)
+    bundle_run_logged(step, argv, log, what, timeout=timeout, error=LabError)
 
 
 def _in_chroot(step: str, rootfs: Path, argv: list[str], log: Path) -> None:
