@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab.ansible_env import ansible_command, ansible_env  # noqa: E402
 from lab.daemons import DockerDaemon  # noqa: E402
 from lab.paths import default_state_dir  # noqa: E402
 from lab.registry import Registry  # noqa: E402
@@ -93,17 +93,15 @@ def run(bin_dir: Path, playbook: list[dict[str, Any]]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="pa-bench-") as tmp:
         path = Path(tmp) / "bench.yml"
         path.write_text(json.dumps(playbook))
-        env = dict(
-            os.environ,
-            PATH=f"{bin_dir}:{os.environ.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        env = ansible_env(
+            bin_dir,
             ANSIBLE_PYTHON_INTERPRETER=str(bin_dir / "python"),  # has requests for docker_container
             TASK_TIMINGS_TOP="100000",
             ANSIBLE_LOCALHOST_WARNING="false",
             ANSIBLE_PIPELINING="true",  # same for all three tasks; what a tuned deployment uses
         )
         proc = subprocess.run(
-            [str(bin_dir / "ansible-playbook"), "-i", "localhost,", str(path)],
+            [ansible_command("ansible-playbook", bin_dir), "-i", "localhost,", str(path)],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT / "molecule" / "cluster"))
 
 from dfimage import FAT_MIB, egress, push  # noqa: E402
 
+from lab.ansible_env import ansible_command, ansible_env  # noqa: E402
 from lab.paths import LabPaths, default_state_dir  # noqa: E402
 from lab.vms import REGISTRY_GUEST_ADDRESS, Group, ssh_argv  # noqa: E402
 
@@ -78,18 +78,13 @@ def inventory(paths: LabPaths, group: str, tmp: Path) -> Path:
 
 
 def converge(inventory_file: Path) -> float:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    )
     start = time.monotonic()
     log = default_state_dir() / "logs" / "bench-dragonfly-converge.log"
     with log.open("w") as out:
         rc = subprocess.run(
-            ["ansible-playbook", "-i", str(inventory_file), "playbooks/site.yml"],
+            [ansible_command("ansible-playbook"), "-i", str(inventory_file), "playbooks/site.yml"],
             cwd=ROOT,
-            env=env,
+            env=ansible_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         ).returncode

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -29,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab.ansible_env import ansible_command, ansible_env  # noqa: E402
 
-BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 ROLE_LINE = re.compile(r"^\s*([\d.]+)s\s+(\S+)\s*$")
 FACTS_ONLY = """
@@ -46,17 +45,11 @@ def lab(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def playbook(inventory: Path, play: Path) -> tuple[float, str]:
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        PATH=f"{BIN}:{os.environ['PATH']}",
-        TASK_TIMINGS_TOP="5",
-    )
     start = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(play)],
+        [ansible_command("ansible-playbook"), "-i", str(inventory), str(play)],
         cwd=ROOT,
-        env=env,
+        env=ansible_env(TASK_TIMINGS_TOP="5"),
         capture_output=True,
         text=True,
     )

@@ -10,9 +10,7 @@ exactly as site.yml would.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle.errors import BundleError
+from lab.ansible_env import ansible_command, ansible_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOLVE_PLAYBOOK = Path(__file__).with_name("resolve.yml")
@@ -206,18 +205,12 @@ def resolve(inventory: Path, hosts: str = HOST_PATTERN) -> dict[str, Vars]:
         extra = {"bundle_hosts": hosts, "bundle_variables": list(VARIABLES), "bundle_resolve_out": str(out)}
         extra_file = Path(tmp) / "extra.json"
         extra_file.write_text(json.dumps(extra))
-        bindir = Path(sys.executable).parent
-        env = dict(
-            os.environ,
-            PATH=f"{bindir}:{os.environ.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        )
-        playbook = bindir / "ansible-playbook"
         argv = [
-            str(playbook) if playbook.exists() else "ansible-playbook",
+            ansible_command("ansible-playbook"),
             "-i", str(inventory), str(RESOLVE_PLAYBOOK), "-e", f"@{extra_file}",
             "--tags", "bundle_resolve", "--skip-tags", "always",
         ]  # fmt: skip
+        env = ansible_env()
         result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         if result.returncode != 0 or not out.exists():
             raise BundleError(

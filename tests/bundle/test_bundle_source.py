@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 # One worker builds and serves the bundle for every test here (scripts/run-tests: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("bundle")
 
@@ -213,9 +215,7 @@ def run_role(
         "result_file": str(tmp / "result.json"),
         **(extra or {}),
     }
-    env = dict(
-        os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
-    )
+    env = ansible_env()
     # The inventory's own pouchd settings (extra vars would outrank the role's facts).
     inventory = tmp / "inventory.yml"
     inventory.write_text(
@@ -223,7 +223,14 @@ def run_role(
         "      pouchd_archive_sha256: ''\n      dragonfly_enabled: true\n"
         "      dragonfly_archive_src: /controller/path/dragonfly.tar.gz\n"
     )
-    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), "-e", json.dumps(variables)]
+    argv = [
+        ansible_command("ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(playbook),
+        "-e",
+        json.dumps(variables),
+    ]
     argv += ["-v"] if os.environ.get("BUNDLE_TEST_VERBOSE") else []
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return result, apt
@@ -403,10 +410,8 @@ def run_site_check(tmp: Path, bundle: Bundle, manifest_sha256: str) -> tuple[int
         "pouchd_remove_docker": False,
         "pouchd_tcp_listen": ["tcp://0.0.0.0:2375"],
     }
-    env = dict(
-        os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
-    )
-    argv = [str(BIN / "ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
+    env = ansible_env()
+    argv = [ansible_command("ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
     argv += ["-e", json.dumps(extra)]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     return result.returncode, result.stdout

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -19,8 +17,11 @@ from typing import Any
 
 import docker
 
+from lab.ansible_env import BIN, ansible_command
+from lab.ansible_env import ansible_env as lab_ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
+VENV_BIN = BIN  # test_pouch_info runs ansible-doc from it
 # An extra runtime of both test daemons (conftest): runc minus the capabilities root lacks on this
 # machine, so that a privileged container can start (bounded_runc.py).
 BOUNDED_RUNTIME = "bounded-runc"
@@ -92,13 +93,9 @@ def unique_name(prefix: str) -> str:
 
 
 def ansible_env(daemon: Daemon | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+    env = lab_ansible_env(
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_NOCOLOR="1",
         # One python process per task instead of copying the module to a temp dir first.
         ANSIBLE_PIPELINING="true",
         # The "node" is this machine: its system Python, standard library only, runs the module.
@@ -153,7 +150,7 @@ def run_module_tasks(
         path.write_text(json.dumps(playbook))
         flags = ["-" + "v" * verbosity] if verbosity else []
         proc = subprocess.run(
-            [str(VENV_BIN / "ansible-playbook"), *flags, "-i", "localhost,", "-c", "local", str(path)],
+            [ansible_command("ansible-playbook"), *flags, "-i", "localhost,", "-c", "local", str(path)],
             cwd=ROOT,
             env=ansible_env(daemon, extra_env),
             capture_output=True,
@@ -188,7 +185,7 @@ def run_playbook(
 ) -> tuple[int, str]:
     proc = subprocess.run(
         [
-            str(VENV_BIN / "ansible-playbook"),
+            ansible_command("ansible-playbook"),
             "-i",
             "localhost,",
             "-c",

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
 from lab.paths import LabPaths, default_state_dir
 from lab.prereqs import lab_missing, requirement_missing
 from lab.procs import pids_with_marker
@@ -54,21 +55,13 @@ def test_scenario(scenario: str) -> None:
         pytest.skip(f"molecule scenario {scenario} needs: {'; '.join(missing)}")
     paths.ensure()
     log = paths.logs / f"molecule-{scenario}.log"
-    bin_dir = str(Path(sys.executable).parent)
-    env = dict(
-        os.environ,
-        PATH=f"{bin_dir}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        PY_COLORS="0",
-    )
     start = time.monotonic()
     with log.open("w") as out:
         try:
             result = subprocess.run(
-                [str(Path(bin_dir) / "molecule"), "test", "-s", scenario],
+                [ansible_command("molecule"), "test", "-s", scenario],
                 cwd=ROOT,
-                env=env,
+                env=ansible_env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=TIMEOUT,

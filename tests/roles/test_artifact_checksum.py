@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
 - name: Install one artifact with the {role} role's task file
@@ -34,14 +35,9 @@ PLAYBOOK = """
 def run_role(tmp_path: Path, role: str, tasks_from: str, extra: dict) -> subprocess.CompletedProcess[str]:
     playbook = tmp_path / f"{role}-{tasks_from}.yml"
     playbook.write_text(PLAYBOOK.format(role=role, tasks_from=tasks_from))
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-    )
     extra = {"ansible_python_interpreter": sys.executable, **extra}
-    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), "-e", json.dumps(extra)]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    argv = [ansible_command("ansible-playbook"), "-i", "localhost,", str(playbook), "-e", json.dumps(extra)]
+    return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
 
 
 def sha256(path: Path) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -21,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
 - name: Run the dragonfly role
@@ -47,11 +47,6 @@ def run_role(
         inventory["all"]["children"] = {g: {"hosts": {h: {} for h in hosts}} for g, hosts in groups.items()}
     inventory_file = tmp_path / "inventory.json"
     inventory_file.write_text(json.dumps(inventory))
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-    )
     extra = {
         "ansible_python_interpreter": sys.executable,
         "dragonfly_cache_dir": str(tmp_path / "cache"),
@@ -60,8 +55,15 @@ def run_role(
         "dragonfly_registry_mirror_remote": "http://127.0.0.1:5000",
         **extra,
     }
-    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory_file), str(playbook), "-e", json.dumps(extra)]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    argv = [
+        ansible_command("ansible-playbook"),
+        "-i",
+        str(inventory_file),
+        str(playbook),
+        "-e",
+        json.dumps(extra),
+    ]
+    return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

@@ -4,15 +4,15 @@ supernode, nginx, the upload server, dfdaemon and pouchd get (no VM needed)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 ROLE = ROOT / "roles" / "dragonfly"
 TEMPLATES = [p.name.removesuffix(".j2") for p in sorted((ROLE / "templates").glob("*.j2"))]
 
@@ -71,12 +71,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     playbook = tmp / "render.yml"
     playbook.write_text(PLAYBOOK.format(host="c2", role=ROLE, out=out, templates=json.dumps(TEMPLATES)))
-    env = dict(
-        os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
-    )
     result = subprocess.run(
         [
-            str(BIN / "ansible-playbook"),
+            ansible_command("ansible-playbook"),
             "-i",
             str(tmp / "inventory.json"),
             str(playbook),
@@ -84,7 +81,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
             json.dumps(extra),
         ],
         cwd=ROOT,
-        env=env,
+        env=ansible_env(),
         capture_output=True,
         text=True,
         timeout=300,

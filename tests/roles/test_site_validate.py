@@ -7,15 +7,15 @@ the run must stop in the first play with a message naming the cause, having run 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 GOOD_SHA = "a" * 64
 
 
@@ -25,14 +25,9 @@ def run_site(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess[str]:
         "pouch_nodes:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
         f"      ansible_python_interpreter: {sys.executable}\n"
     )
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-    )
-    argv = [str(BIN / "ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
+    argv = [ansible_command("ansible-playbook"), "--check", "-i", str(inventory), "playbooks/site.yml"]
     argv += ["-e", json.dumps({"pouchd_remove_docker": False, **extra})]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
 
 
 def failure(result: subprocess.CompletedProcess[str]) -> tuple[str, str, list[str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 ROLLING_PLAY = "PLAY [Upgrade Pouch nodes, one batch at a time]"
 
 
@@ -34,15 +34,9 @@ def run_upgrade(tmp_path: Path, nodes: list[str], extra: dict) -> subprocess.Com
     hosts = {n: {"ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root"} for n in nodes}
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"pouch_nodes": {"hosts": hosts}}))
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_TIMEOUT="5",
-    )
+    env = ansible_env(ANSIBLE_TIMEOUT="5")
     argv = [
-        str(BIN / "ansible-playbook"),
+        ansible_command("ansible-playbook"),
         "-i",
         str(inventory),
         str(ROOT / "playbooks/upgrade.yml"),

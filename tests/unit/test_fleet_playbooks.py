@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PYTHON = Path(sys.executable).absolute()
-BIN = PYTHON.parent
 GHOST = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "root"}
 
 
@@ -37,14 +38,15 @@ def run_playbook(
 ) -> subprocess.CompletedProcess:
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {"pouch_nodes": {"hosts": hosts}}}}))
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-    )
-    argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{playbook}", "--check", *extra]
+    env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    argv = [
+        ansible_command("ansible-playbook"),
+        "-i",
+        str(inventory),
+        f"playbooks/{playbook}",
+        "--check",
+        *extra,
+    ]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 

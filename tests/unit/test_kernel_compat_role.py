@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kernel_facts"
 PYTHON = Path(sys.executable).absolute()
-BIN = PYTHON.parent
 
 PLAY = """\
 - name: kernel_compat under test
@@ -77,14 +78,8 @@ def run_role(tmp_path: Path, extra_vars: dict[str, Any]) -> Outcome:
     playbook.write_text(PLAY)
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps({"kernel_compat_test_out": str(out), **extra_vars}))
-    env = dict(
-        os.environ,
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-    )
-    argv = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "--check"]
+    env = ansible_env(ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    argv = [ansible_command("ansible-playbook"), "-i", "localhost,", "-c", "local", "--check"]
     argv += ["-e", f"ansible_python_interpreter={PYTHON}", "-e", f"@{vars_file}", str(playbook)]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     return Outcome(result, out)

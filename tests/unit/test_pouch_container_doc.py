@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lab.ansible_env import ansible_command, ansible_env
+
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 ATTRIBUTE_FRAGMENTS = {"pouch.attributes": "full", "pouch.attributes_read_only": "none"}  # -> diff mode
 
@@ -39,13 +39,10 @@ MODULES = library_modules()
 
 
 def ansible_doc(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(
-        os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")
-    )
     return subprocess.run(
-        [str(BIN / "ansible-doc"), "-M", "library", *args, module],
+        [ansible_command("ansible-doc"), "-M", "library", *args, module],
         cwd=ROOT,
-        env=env,
+        env=ansible_env(),
         capture_output=True,
         text=True,
         timeout=120,

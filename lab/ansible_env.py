@@ -1,0 +1,33 @@
+"""The environment for running Ansible commands (ansible-playbook, ansible-doc, ansible-lint, molecule)
+from Python: this repo's ansible.cfg, the venv's programs first on PATH, no colour."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def ansible_env(bin_dir: Path = BIN, **overrides: str) -> dict[str, str]:
+    """os.environ plus the settings every caller needs, then ``overrides``."""
+    # A dict display, not dict(**): an override may replace any key, PATH included.
+    return {
+        **os.environ,
+        # The venv's ansible (and the python its shebangs name) even when the venv is not activated.
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        # Callers parse or log the output: no escape sequences in it.
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PY_COLORS": "0",
+        **overrides,
+    }
+
+
+def ansible_command(name: str, bin_dir: Path = BIN) -> str:
+    """``name`` in ``bin_dir`` if it is there, else ``name`` for a PATH lookup."""
+    path = bin_dir / name
+    return str(path) if path.exists() else name
