@@ -119,6 +119,7 @@ def all_features_on() -> dict:
     values = {name: role_defaults().get(name) for name in VARIABLES}
     values.update(
         runtimes_crun_enabled=True,
+        pouchd_disk_quota=True,
         runtimes_runlxc_artifact={"url": "http://x/runlxc", "checksum": "sha256:" + "a" * 64},
         runtimes_runlxc_binary="",  # its default is a template (kernel_compat_runlxc_binary), empty
         dragonfly_enabled=True,
@@ -168,8 +169,11 @@ def test_packages_follow_the_inventory() -> None:
         runtimes_runlxc_artifact={},
         dragonfly_enabled=False,
         pouchd_dependency_packages=["iptables", "ebtables"],
+        pouchd_disk_quota=False,
     )
     assert packages_for({"a": values}) == ["ebtables", "fuse3", "iptables", "lxcfs", "python3-apt", "runc"]
+    values.update(pouchd_disk_quota=True)
+    assert {"quota", "attr", "e2fsprogs"} <= set(packages_for({"a": values}))
 
 
 def test_artifacts_need_a_pinned_sha256_and_are_merged_by_content() -> None:
