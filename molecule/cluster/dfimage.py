@@ -67,7 +67,10 @@ def build(paths: LabPaths, fat_mib: int = FAT_MIB, seed: int = SEED) -> Path:
     layout.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dfimage-") as tmp:
         blob = Path(tmp) / "fat.bin"
-        blob.write_bytes(random.Random(seed).randbytes(fat_mib << 20))
+        rng = random.Random(seed)
+        with blob.open("wb") as out:  # in chunks: randbytes takes at most 2**31 bits at once
+            for start in range(0, fat_mib, 64):
+                out.write(rng.randbytes(min(64, fat_mib - start) << 20))
         _run(["skopeo", "copy", "--quiet", busybox.oci_ref, f"oci:{layout}:latest"])
         _run(["umoci", "insert", "--image", f"{layout}:latest", str(blob), "/data/fat.bin"])
     # Set the config after the last layer change, so CMD and PATH are what the image runs with.
@@ -108,6 +111,7 @@ def egress(access_log: Path, repo: str, since_line: int = 0) -> dict:
     """Bytes the registry wrote for <repo>'s blobs (GET only), per digest and per User-Agent family."""
     per_blob: dict[str, int] = defaultdict(int)
     gets: dict[str, int] = defaultdict(int)
+    get_bytes: dict[str, list[int]] = defaultdict(list)
     per_agent: dict[str, int] = defaultdict(int)
     manifests = 0
     prefix = f"/v2/{repo}/"
@@ -124,12 +128,16 @@ def egress(access_log: Path, repo: str, since_line: int = 0) -> dict:
                 digest = rest.split("/", 1)[1].split("?", 1)[0]
                 per_blob[digest] += written
                 gets[digest] += 1
+                get_bytes[digest].append(written)
                 per_agent[m["ua"].split("/", 1)[0] or "-"] += written
             elif rest.startswith("manifests/"):
                 manifests += written
     return {
         "per_blob": dict(per_blob),
         "gets": dict(gets),
+        # bytes of each GET: Dragonfly 0.4.1's supernode probes a blob's length with a GET it closes
+        # at once (one per registering peer), so a partial GET here is a probe, not a download
+        "get_bytes": dict(get_bytes),
         "per_agent": dict(per_agent),
         "blob_bytes": sum(per_blob.values()),
         "manifest_bytes": manifests,
