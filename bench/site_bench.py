@@ -134,15 +134,17 @@ def main() -> int:
     )
     parser.add_argument("--sizes", default="1,3", help="comma-separated group sizes (default 1,3)")
     parser.add_argument("--rounds", type=int, default=3, help="no-op reruns and fact runs per size")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "site_bench.json", help="results file"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="site-bench-") as tmp:
         for size in (int(s) for s in args.sizes.split(",") if s):
             results.append(bench_size(size, args.rounds, Path(tmp)))
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "site_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
