@@ -114,12 +114,6 @@ def pull_everywhere(paths: LabPaths, group: str, ref: str) -> tuple[float, dict[
     return time.monotonic() - start, per_node
 
 
-def partial_get_bytes(info: dict, figures: dict) -> int:
-    """Bytes the registry wrote in GETs that ended before the whole blob was sent."""
-    sizes = {b["digest"]: b["size"] for b in info["blobs"]}
-    return sum(n for digest, gets in figures["get_bytes"].items() for n in gets if n < sizes.get(digest, 0))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,7 +147,7 @@ def main() -> int:
             ref = f"{REGISTRY_GUEST_ADDRESS}/{info['repo']}:latest" if qualified else f"{info['repo']}:latest"
             print(f"pulling {ref} on every node at once ({case} Dragonfly) ...", flush=True)
             wall, per_node = pull_everywhere(paths, args.group, ref)
-            figures = egress(Path(info["registry_log"]), info["repo"], info["log_start_line"])
+            figures = egress(Path(info["registry_log"]), info["repo"], info["log_start_line"], info["blobs"])
             cases[case] = (info, figures, wall, per_node)
     finally:
         if booted and not args.keep:
@@ -180,7 +174,7 @@ def main() -> int:
             f"{case:>7} Dragonfly: total {figures['blob_bytes']:>11} B = {ratio:.2f}x image "
             f"({info['image_bytes']} B); pull wall time {wall:.1f}s ({nodes})"
         )
-        partial = partial_get_bytes(info, figures)
+        partial = sum(figures["partial_bytes"].values())
         if partial:
             print(
                 f"{'':>18} of which {partial} B ({partial / info['image_bytes']:.2f}x) in GETs closed early "

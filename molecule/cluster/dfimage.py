@@ -107,8 +107,13 @@ def push(paths: LabPaths, repo: str, tag: str = "latest", fat_mib: int = FAT_MIB
     }
 
 
-def egress(access_log: Path, repo: str, since_line: int = 0) -> dict:
-    """Bytes the registry wrote for <repo>'s blobs (GET only), per digest and per User-Agent family."""
+def egress(access_log: Path, repo: str, since_line: int = 0, blobs: list[dict] | tuple = ()) -> dict:
+    """Bytes the registry wrote for <repo>'s blobs (GET only), per digest and per User-Agent family.
+
+    With ``blobs`` (push()'s list, for their sizes) it also counts, per digest, the GETs that sent
+    the whole blob and the bytes of those that ended early: Dragonfly 0.4.1's supernode reads a
+    blob's length with a GET it closes at once (one per registering peer), a probe, not a download.
+    """
     per_blob: dict[str, int] = defaultdict(int)
     gets: dict[str, int] = defaultdict(int)
     get_bytes: dict[str, list[int]] = defaultdict(list)
@@ -132,12 +137,12 @@ def egress(access_log: Path, repo: str, since_line: int = 0) -> dict:
                 per_agent[m["ua"].split("/", 1)[0] or "-"] += written
             elif rest.startswith("manifests/"):
                 manifests += written
+    sizes = {b["digest"]: b["size"] for b in blobs}
     return {
         "per_blob": dict(per_blob),
         "gets": dict(gets),
-        # bytes of each GET: Dragonfly 0.4.1's supernode probes a blob's length with a GET it closes
-        # at once (one per registering peer), so a partial GET here is a probe, not a download
-        "get_bytes": dict(get_bytes),
+        "full_gets": {d: sum(1 for n in get_bytes[d] if n >= size) for d, size in sizes.items()},
+        "partial_bytes": {d: sum(n for n in get_bytes[d] if n < size) for d, size in sizes.items()},
         "per_agent": dict(per_agent),
         "blob_bytes": sum(per_blob.values()),
         "manifest_bytes": manifests,

@@ -135,23 +135,23 @@ def test_registry_egress_per_layer(host) -> None:
     lines = [f"Dragonfly cluster run {run['run']}: registry egress (bytes written, GET) per blob"]
     failures = []
     for case, info in run["images"].items():
-        figures = egress(Path(info["registry_log"]), info["repo"], info["log_start_line"])
+        figures = egress(Path(info["registry_log"]), info["repo"], info["log_start_line"], info["blobs"])
         lines.append(f"{case}: {info['repo']} image {info['image_bytes']} B")
         for blob in info["blobs"]:
             served = figures["per_blob"].get(blob["digest"], 0)
-            sizes = figures["get_bytes"].get(blob["digest"], [])
-            full = sum(1 for n in sizes if n >= blob["size"])
+            gets = figures["gets"].get(blob["digest"], 0)
+            full = figures["full_gets"][blob["digest"]]
             lines.append(
                 f"  {blob['kind']:7} {blob['digest'][7:19]} size {blob['size']:>10} served {served:>10} "
-                f"({served / blob['size']:.2f}x, {len(sizes)} GET: {full} full, "
-                f"{len(sizes) - full} partial = {served - full * blob['size']} B)"
+                f"({served / blob['size']:.2f}x, {gets} GET: {full} full, "
+                f"{gets - full} partial = {figures['partial_bytes'][blob['digest']]} B)"
             )
         ratio = figures["blob_bytes"] / info["image_bytes"]
         lines.append(
             f"  total {figures['blob_bytes']} B = {ratio:.3f}x image; by agent {figures['per_agent']}"
         )
         fat = info["blobs"][-1]
-        full_fat = sum(1 for n in figures["get_bytes"].get(fat["digest"], []) if n >= fat["size"])
+        full_fat = figures["full_gets"][fat["digest"]]
         if case == "p2p":
             # The registry sends the new layer in full once (the supernode's CDN download); the peers
             # get it from each other. Each peer's registration also costs a partial GET: supernode
