@@ -159,3 +159,49 @@ def test_unreachable_supernode_stops_the_peer(tmp_path: Path) -> None:
     assert result.returncode != 0
     text = output(result)
     assert "node1 reaches no supernode of 'dragonfly_supernodes': http://127.0.0.1:9/_ping" in text, text
+
+
+def archive_spec(path: Path, digest: str, install: list[str]) -> dict:
+    # No part enabled: the restart handlers the new binaries notify skip on this machine.
+    return {
+        "dragonfly_supernode_enabled": False,
+        "dragonfly_peer_enabled": False,
+        "__dragonfly_archive": {
+            "label": "dragonfly",
+            "src": str(path),
+            "url": "",
+            "sha256": digest,
+            "sha256_var": "dragonfly_archive_sha256",
+            "contains": ["supernode", "dfget", "dfdaemon"],
+            "install": install,
+        }
+    }
+
+
+def test_archive_installs_only_what_the_host_runs(tmp_path: Path, archive: tuple[Path, str]) -> None:
+    """install_archive.yml (both generations' one way to install binaries): a peer gets dfget and
+    dfdaemon, not the supernode; a second run changes nothing."""
+    path, digest = archive
+    extra = archive_spec(path, digest, ["dfget", "dfdaemon"])
+    first = run_role(tmp_path, extra, tasks_from="install_archive")
+    assert first.returncode == 0, output(first)
+    assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == ["dfdaemon", "dfget"]
+    assert (tmp_path / "bin" / "dfget").stat().st_mode & 0o777 == 0o755
+    second = run_role(tmp_path, extra, tasks_from="install_archive")
+    assert second.returncode == 0, output(second)
+    assert "changed=0" in second.stdout, second.stdout
+
+
+def test_archive_missing_a_binary(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "dfget").write_text("#!/bin/sh\n")
+    path = tmp_path / "partial.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(stage / "dfget", arcname="dfget")
+    extra = archive_spec(path, hashlib.sha256(path.read_bytes()).hexdigest(), ["dfget"])
+    result = run_role(tmp_path, extra, tasks_from="install_archive")
+    assert result.returncode != 0
+    text = output(result)
+    assert "must contain one each of supernode, dfget, dfdaemon; found" in text, text
+    assert not (tmp_path / "bin").exists()
