@@ -174,7 +174,7 @@ def archive_spec(path: Path, digest: str, install: list[str]) -> dict:
             "sha256_var": "dragonfly_archive_sha256",
             "contains": ["supernode", "dfget", "dfdaemon"],
             "install": install,
-        }
+        },
     }
 
 
