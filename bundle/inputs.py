@@ -22,7 +22,7 @@ from lab.ansible_env import ansible_command, ansible_env
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOLVE_PLAYBOOK = Path(__file__).with_name("resolve.yml")
-HOST_PATTERN = "pouch_nodes:dragonfly_supernodes"
+HOST_PATTERN = "pouch_nodes:dragonfly_supernodes:dragonfly_managers:dragonfly_schedulers:dragonfly_seed_peers"
 
 Vars = dict[str, Any]
 
@@ -31,6 +31,15 @@ def _true(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
+
+
+def _dragonfly(generation: int, v: Vars) -> bool:
+    return _true(v["dragonfly_enabled"]) and int(v["dragonfly_generation"]) == generation
+
+
+def _dragonfly_v2_local(v: Vars, host_variable: str) -> bool:
+    """Generation 2 installs MariaDB/Redis on the manager host when their host is not given."""
+    return _dragonfly(2, v) and _true(v["dragonfly_v2_manager_enabled"]) and not v[host_variable]
 
 
 def _runlxc_supplied(v: Vars) -> bool:
@@ -73,11 +82,17 @@ PACKAGE_SOURCES: tuple[PackageSource, ...] = (
     PackageSource("pouchd", "tasks/install.yml", lambda v: _true(v["pouchd_disk_quota"]),
                   variable="pouchd_disk_quota_packages"),
     PackageSource("dragonfly", "tasks/supernode.yml",
-                  lambda v: _true(v["dragonfly_enabled"]) and _true(v["dragonfly_supernode_enabled"]),
+                  lambda v: _dragonfly(1, v) and _true(v["dragonfly_supernode_enabled"]),
                   literal=("nginx",)),
     PackageSource("dragonfly", "tasks/peer.yml",
-                  lambda v: _true(v["dragonfly_enabled"]) and _true(v["dragonfly_dfdaemon_loopback_only"]),
+                  lambda v: _dragonfly(1, v) and _true(v["dragonfly_dfdaemon_loopback_only"]),
                   literal=("iptables",)),
+    PackageSource("dragonfly", "tasks/v2_datastores.yml",
+                  lambda v: _dragonfly_v2_local(v, "dragonfly_v2_database_host"),
+                  variable="dragonfly_v2_database_package"),
+    PackageSource("dragonfly", "tasks/v2_datastores.yml",
+                  lambda v: _dragonfly_v2_local(v, "dragonfly_v2_redis_host"),
+                  variable="dragonfly_v2_redis_package"),
 )  # fmt: skip
 
 # Package variables a bundle does not carry, and why (the tests check every apt task is in one list).
@@ -123,10 +138,20 @@ ARTIFACT_SOURCES: tuple[ArtifactSource, ...] = (
     ArtifactSource("pouchd", lambda v: v["pouchd_install_method"] == "package_file",
                    lambda v: v["pouchd_package_src"] or v["pouchd_package_url"],
                    lambda v: v["pouchd_package_sha256"], "pouchd_package_sha256"),
-    ArtifactSource("dragonfly", lambda v: _true(v["dragonfly_enabled"]),
+    ArtifactSource("dragonfly", lambda v: _dragonfly(1, v),
                    lambda v: v["dragonfly_archive_src"] or v["dragonfly_archive_url"],
                    lambda v: v["dragonfly_archive_sha256"],
                    "dragonfly_archive_sha256"),
+    ArtifactSource("dragonfly2-server",
+                   lambda v: _dragonfly(2, v) and (_true(v["dragonfly_v2_manager_enabled"])
+                                                   or _true(v["dragonfly_v2_scheduler_enabled"])),
+                   lambda v: v["dragonfly_v2_server_archive_src"] or v["dragonfly_v2_server_archive_url"],
+                   lambda v: v["dragonfly_v2_server_archive_sha256"],
+                   "dragonfly_v2_server_archive_sha256"),
+    ArtifactSource("dragonfly2-client", lambda v: _dragonfly(2, v),
+                   lambda v: v["dragonfly_v2_client_archive_src"] or v["dragonfly_v2_client_archive_url"],
+                   lambda v: v["dragonfly_v2_client_archive_sha256"],
+                   "dragonfly_v2_client_archive_sha256"),
     ArtifactSource("containerd", lambda v: v["containerd_install_method"] == "archive", *_containerd,
                    "containerd_archive.checksum"),
     ArtifactSource("runc", lambda v: v["runtimes_runc_install_method"] == "artifact", *_runc,
@@ -149,6 +174,12 @@ VARIABLES: tuple[str, ...] = (
     "pouchd_package_src", "pouchd_package_url", "pouchd_package_sha256",
     "dragonfly_enabled", "dragonfly_supernode_enabled", "dragonfly_dfdaemon_loopback_only",
     "dragonfly_archive_src", "dragonfly_archive_url", "dragonfly_archive_sha256",
+    "dragonfly_generation", "dragonfly_v2_manager_enabled", "dragonfly_v2_scheduler_enabled",
+    "dragonfly_v2_database_host", "dragonfly_v2_redis_host",
+    "dragonfly_v2_database_package", "dragonfly_v2_redis_package",
+    "dragonfly_v2_server_archive_src", "dragonfly_v2_server_archive_url",
+    "dragonfly_v2_server_archive_sha256", "dragonfly_v2_client_archive_src",
+    "dragonfly_v2_client_archive_url", "dragonfly_v2_client_archive_sha256",
 )  # fmt: skip
 
 

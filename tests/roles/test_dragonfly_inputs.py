@@ -5,7 +5,6 @@ clear message before anything is installed.
 - enabled without the supernode group: names the group;
 - a supernode host without an address: names the host and the variable;
 - a wrong archive checksum: both sums, nothing copied;
-- generation 2 without its binaries: says they must be supplied;
 - an unreachable supernode: the peer names the URL that failed.
 """
 
@@ -142,14 +141,6 @@ def test_url_checksum_mismatch_installs_nothing(tmp_path: Path, archive: tuple[P
     assert "Download the archive, checking its sha256" in text, text
     assert digest in text and wrong in text, text
     assert not list((tmp_path / "cache").glob("*.tar.gz")) and not (tmp_path / "bin").exists()
-
-
-def test_generation_2_without_binaries(tmp_path: Path) -> None:
-    result = run_role(tmp_path, {"dragonfly_enabled": True, "dragonfly_generation": 2})
-    assert result.returncode != 0
-    wanted = "dragonfly_generation is 2 (Dragonfly2), but no Dragonfly2 binaries were supplied"
-    assert wanted in output(result)
-    assert not (tmp_path / "cache").exists()
 
 
 def test_unreachable_supernode_stops_the_peer(tmp_path: Path) -> None:
