@@ -42,8 +42,7 @@ def test_wrong_password_and_other_databases_refused(host) -> None:
 
 def test_redis_requires_its_password(host) -> None:
     assert host.service("redis-server").is_running and host.service("redis-server").is_enabled
-    facts = host.ansible("setup", "filter=ansible_default_ipv4")["ansible_facts"]
-    address = facts["ansible_default_ipv4"]["address"]
+    address = host.ansible.get_variables()["lab_private_ip"]
     for bind in ("127.0.0.1", address):
         anonymous = host.run("redis-cli -h %s -p 6379 ping", bind)
         assert "NOAUTH" in anonymous.stdout + anonymous.stderr, (bind, anonymous.stdout)
