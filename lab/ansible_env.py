@@ -31,3 +31,12 @@ def ansible_command(name: str, bin_dir: Path = BIN) -> str:
     """``name`` in ``bin_dir`` if it is there, else ``name`` for a PATH lookup."""
     path = bin_dir / name
     return str(path) if path.exists() else name
+
+
+def local_role_play(name: str, hosts: str, role: Path) -> str:
+    """The head of a one-play playbook run on this machine with ``role``'s defaults and vars loaded
+    as play vars (what tests use to render a role's templates without running the role)."""
+    return (
+        f"- name: {name}\n  hosts: {hosts}\n  connection: local\n  gather_facts: false\n"
+        f"  vars_files:\n    - {role}/defaults/main.yml\n    - {role}/vars/main.yml\n"
+    )

@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from lab.ansible_env import ansible_command, ansible_env
+from lab.ansible_env import ansible_command, ansible_env, local_role_play
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "dragonfly"
 TEMPLATES = [p.name.removesuffix(".j2") for p in sorted((ROLE / "templates").glob("*.j2"))]
 
-PLAYBOOK = """
-- name: Render the dragonfly templates
-  hosts: {host}
-  connection: local
-  gather_facts: false
-  vars_files:
-    - {role}/defaults/main.yml
-    - {role}/vars/main.yml
-  tasks:
+PLAYBOOK = """  tasks:
     - name: Render
       ansible.builtin.template:
         src: {role}/templates/{{{{ item }}}}.j2
@@ -70,7 +62,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     playbook = tmp / "render.yml"
-    playbook.write_text(PLAYBOOK.format(host="c2", role=ROLE, out=out, templates=json.dumps(TEMPLATES)))
+    playbook.write_text(
+        local_role_play("Render the dragonfly templates", "c2", ROLE)
+        + PLAYBOOK.format(role=ROLE, out=out, templates=json.dumps(TEMPLATES))
+    )
     result = subprocess.run(
         [
             ansible_command("ansible-playbook"),

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.ansible_env import ansible_command, ansible_env
+from lab.ansible_env import ansible_command, ansible_env, local_role_play
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "dragonfly"
@@ -32,15 +32,7 @@ SECRETS = {
 }
 
 # Rendered per host: the loop vars are the ones tasks/generation2.yml passes to v2_service.yml.
-RENDER = """
-- name: Render the Dragonfly2 files
-  hosts: c1:c2
-  connection: local
-  gather_facts: false
-  vars_files:
-    - {role}/defaults/main.yml
-    - {role}/vars/main.yml
-  tasks:
+RENDER = """  tasks:
     - name: Per-host output directory
       ansible.builtin.file:
         path: "{out}/{{{{ inventory_hostname }}}}"
@@ -69,15 +61,7 @@ RENDER = """
         mode: "0644"
 """
 
-UNIT = """
-- name: Render one unit
-  hosts: c1
-  connection: local
-  gather_facts: false
-  vars_files:
-    - {role}/defaults/main.yml
-    - {role}/vars/main.yml
-  tasks:
+UNIT = """  tasks:
     - name: Unit
       ansible.builtin.template:
         src: {role}/templates/v2/dragonfly.service.j2
@@ -132,7 +116,11 @@ BASE = {
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("dragonfly2-render")
     out = tmp / "out"
-    result = playbook(tmp, RENDER.format(role=ROLE, out=out), BASE)
+    result = playbook(
+        tmp,
+        local_role_play("Render the Dragonfly2 files", "c1:c2", ROLE) + RENDER.format(role=ROLE, out=out),
+        BASE,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return out
 
@@ -264,7 +252,11 @@ def test_units(tmp_path: Path) -> None:
         "after": ["dragonfly-scheduler.service"],
         "before": ["pouch.service"],
     }
-    result = playbook(tmp_path, UNIT.format(role=ROLE, out=out), {**BASE, "__dragonfly_v2_unit": unit})
+    result = playbook(
+        tmp_path,
+        local_role_play("Render one unit", "c1", ROLE) + UNIT.format(role=ROLE, out=out),
+        {**BASE, "__dragonfly_v2_unit": unit},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     text = out.read_text()
     assert "ExecStart=/usr/local/bin/dfdaemon --config /etc/dragonfly/dfdaemon.yaml --console\n" in text
