@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
@@ -62,11 +63,12 @@ def test_dfdaemon_answers_and_reports_its_version(host) -> None:
 
 
 def test_dfdaemon_config_from_inventory(host) -> None:
-    config = host.file("/etc/dragonfly/dfdaemon.yml").content_string
-    assert "remote: http://10.0.2.101:5000" in config
-    assert "node:\n  - 10.77.0.11:8002\n" in config
-    assert "notbs: false" in config
-    assert "supernodes:" not in config
+    config = yaml.safe_load(host.file("/etc/dragonfly/dfdaemon.yml").content_string)
+    assert config["registry_mirror"]["remote"] == "http://10.0.2.101:5000"
+    # 0.4.x reads the supernodes from `node` and silently ignores a `supernodes` key.
+    assert config["node"] == ["10.77.0.11:8002"]
+    assert "supernodes" not in config
+    assert config["notbs"] is False
 
 
 def test_dfdaemon_rejects_other_interfaces(host) -> None:
