@@ -118,3 +118,23 @@ def test_pouchd_settings(rendered: Path) -> None:
         "insecure": ["127.0.0.1:65001", "10.0.2.101:5000"],
         "proxy": "",
     }
+
+
+def test_dfdaemon_runs_dfget_with_a_download_timeout(rendered: Path, tmp_path: Path) -> None:
+    assert "dfpath: /usr/local/bin/dfget-for-dfdaemon\n" in (rendered / "dfdaemon.yml").read_text()
+    wrapper = (rendered / "dfget-for-dfdaemon").read_text()
+    # Run the wrapper against a dfget that prints its arguments: downloads get --timeout, and
+    # `version` (dfdaemon's start check) and `server` pass through unchanged.
+    (tmp_path / "dfget").write_text('#!/bin/sh\necho "$@"\n')
+    (tmp_path / "dfget").chmod(0o755)
+    script = tmp_path / "dfget-for-dfdaemon"
+    script.write_text(wrapper.replace("/usr/local/bin/", f"{tmp_path}/"))
+
+    def run(*args: str) -> str:
+        return subprocess.run(["sh", str(script), *args], capture_output=True, text=True, check=True).stdout
+
+    assert run("--dfdaemon", "-u", "http://r/v2/x", "--header", "A:b c") == (
+        "--dfdaemon -u http://r/v2/x --header A:b c --timeout 1800\n"
+    )
+    assert run("version") == "version\n"
+    assert run("server", "--ip", "10.77.0.12") == "server --ip 10.77.0.12\n"

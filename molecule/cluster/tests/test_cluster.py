@@ -71,6 +71,12 @@ def test_dfdaemon_config_from_inventory(host) -> None:
     assert config["notbs"] is False
 
 
+def test_dfdaemon_runs_dfget_with_the_role_timeout(host) -> None:
+    # dfget's own limit for an image config is 10 s (length/64 KiB/s + 10 s); the wrapper sets 1800.
+    log = host.file(f"{WORK_HOME}/logs/dfclient.log").content_string
+    assert '"dfdaemon":true' in log and '"timeout":1800' in log
+
+
 def test_dfdaemon_rejects_other_interfaces(host) -> None:
     other = next(n for n in PRIVATE if n != name(host))
     # Another VM's dfdaemon, over the private network: rejected (iptables rule of the unit).
