@@ -38,8 +38,7 @@ lab-clean: venv ## lab-down, then delete the lab's state dir (image cache includ
 	$(PY) -m lab clean
 
 site: lab-up ## main job: run playbooks/site.yml on the lab and report what was provisioned
-	ansible-playbook -i inventories/lab playbooks/site.yml
-	$(PY) -m lab report
+	$(PY) -m lab site
 
 lint: venv ## ruff, yamllint, ansible-lint (production profile)
 	$(PY) -m pytest -q tests/lint

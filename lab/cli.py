@@ -1,4 +1,4 @@
-"""``python -m lab up|down|status|clean|report|image|repo``: the local VM lab's command line."""
+"""``python -m lab COMMAND`` (up, down, status, clean, report, image, repo, artifacts, site): the lab CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from lab.ansible_env import ROOT, ansible_command, ansible_env
 from lab.aptrepo import build_repo
+from lab.artifacts import archive_environment, describe_archive, dragonfly_archive, pouch_archive
 from lab.errors import LabError
 from lab.image import build_image
 from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
@@ -93,7 +95,11 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
     with state_lock(paths):
         image = build_image(paths)
         services, services_started = start_services(paths)
-        reusable = None if (args.fresh or services_started) else reusable_group(paths, group, names)
+        reusable = (
+            None
+            if (args.fresh or services_started)
+            else reusable_group(paths, group, names, args.kernel_args)
+        )
         if reusable is None:
             # Register the group while holding the lock, so a concurrent `down` of another group
             # does not see "no groups left" and stop the services this one is about to use.
@@ -104,7 +110,7 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
         return _report_up(paths, group, reusable, {}, started, args.json)
     log(f"booting {len(names)} VM(s) in group {group}: {', '.join(names)} (logs: {paths.logs})")
     try:
-        vms, boot_seconds = up_group(paths, group, names, image, services)
+        vms, boot_seconds = up_group(paths, group, names, image, services, kernel_args=args.kernel_args)
         try:
             check_private_network(paths, vms)
         except BaseException:
@@ -241,6 +247,42 @@ def cmd_report(paths: LabPaths, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def print_archives() -> None:
+    """Name the pouch (and Dragonfly) archive a run installs: path, where it was found, version, build."""
+    found = pouch_archive()
+    if found is None:
+        log(
+            "pouch archive: none (set POUCH_ARCHIVE to a pouch-<version>-linux-amd64.tar.gz with its .sha256)"
+        )
+    else:
+        log(f"pouch archive: {describe_archive(*found)}")
+    dragonfly = dragonfly_archive()
+    if dragonfly is not None:
+        log(f"Dragonfly archive: {dragonfly[0]} ({dragonfly[1]})")
+
+
+def cmd_artifacts(paths: LabPaths, args: argparse.Namespace) -> int:
+    print_archives()
+    return 0
+
+
+def cmd_site(paths: LabPaths, args: argparse.Namespace) -> int:
+    """playbooks/site.yml on the default group with the archives print_archives names, then the report."""
+    print_archives()
+    playbook = [
+        ansible_command("ansible-playbook"),
+        "-i",
+        str(ROOT / "inventories/lab"),
+        str(ROOT / "playbooks/site.yml"),
+    ]
+    result = subprocess.run(
+        [*playbook, *args.ansible_args], cwd=ROOT, env=ansible_env(**archive_environment())
+    )
+    if result.returncode != 0:
+        return result.returncode
+    return cmd_report(paths, argparse.Namespace(group=DEFAULT_GROUP))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab", description="The local VM lab (see README).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -252,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--json", action="store_true", help="print the VMs as JSON (molecule instance config)")
     up.add_argument("--fresh", action="store_true", help="reboot the group on new disks even if it runs")
+    up.add_argument(
+        "--kernel-args",
+        default="",
+        help="more kernel command line for the group's VMs, e.g. systemd.unified_cgroup_hierarchy=0",
+    )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop VMs and services (all groups unless --group)")
     down.add_argument("--group", help="stop only this group; the services stop with the last group")
@@ -267,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     repo = sub.add_parser("repo", help="build the apt repository if the package list changed")
     repo.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
     repo.set_defaults(func=cmd_repo)
+    sub.add_parser(
+        "artifacts",
+        help="name the pouch and Dragonfly archives runs use (POUCH_ARCHIVE, ../shared/artifacts, ...)",
+    ).set_defaults(func=cmd_artifacts)
+    site = sub.add_parser("site", help="run playbooks/site.yml on the default group, then report")
+    site.add_argument("ansible_args", nargs="*", help="more ansible-playbook arguments (after --)")
+    site.set_defaults(func=cmd_site)
     return parser
 
 

@@ -23,27 +23,12 @@ from pathlib import Path
 from typing import Any
 
 DOCKERD = "/usr/sbin/dockerd"
-DEFAULT_POUCH_BIN_DIR = Path("/opt/pouch/bin")
+# pouchd writes its containerd's config with this debug socket, shared by every containerd on the host.
+CONTAINERD_DEBUG_SOCKET = "/run/containerd/debug.sock"
 
 
 class DaemonError(RuntimeError):
     """A daemon did not start; the message names its log file."""
-
-
-def pouch_bin_dir() -> Path | None:
-    """The directory holding pouchd and pouch: $POUCH_BIN_DIR, else /opt/pouch/bin when it has pouchd."""
-    configured = os.environ.get("POUCH_BIN_DIR")
-    candidates = [Path(configured)] if configured else [DEFAULT_POUCH_BIN_DIR]
-    for candidate in candidates:
-        if (candidate / "pouchd").is_file() and (candidate / "pouch").is_file():
-            return candidate
-    return None
-
-
-def pouch_missing_reason() -> str:
-    looked = os.environ.get("POUCH_BIN_DIR") or str(DEFAULT_POUCH_BIN_DIR)
-    what = "set POUCH_BIN_DIR to a directory holding pouchd and pouch"
-    return f"pouchd not available: {what} (looked in {looked})"
 
 
 def dockerd_missing_reason() -> str | None:
@@ -247,16 +232,29 @@ class DockerDaemon(PrivateDaemon):
 
 
 class PouchDaemon(PrivateDaemon):
-    """pouchd with its own containerd, lxcfs, bridge, namespace and home (recipe: /opt/pouch/NOTES.md)."""
+    """pouchd with its own containerd, lxcfs, bridge, namespace and home.
+
+    ``trust_bundle``: the CA bundle pouchd verifies registries with (``SSL_CERT_FILE``; the 1.3.0
+    release pulls over HTTPS only). ``insecure_registries``: plain-HTTP registries, for builds that
+    have the setting (the caller checks: the release silently ignores it).
+    """
 
     kind = "pouch"
     socket_name = "pouchd.sock"
 
     def __init__(
-        self, bin_dir: Path, state_dir: Path | None = None, registry: str | None = None, **kwargs: Any
+        self,
+        bin_dir: Path,
+        state_dir: Path | None = None,
+        registry: str | None = None,
+        trust_bundle: Path | None = None,
+        insecure_registries: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(state_dir=state_dir, registry=registry, **kwargs)
         self.bin_dir = bin_dir
+        self.trust_bundle = trust_bundle
+        self.insecure_registries = list(insecure_registries or [])
         self.namespace = f"pouch-{self.bridge}"
         self.lxcfs_home = self.state_dir / "lxc" / "lxcfs"
         self.lxcfs: subprocess.Popen[bytes] | None = None
@@ -265,7 +263,25 @@ class PouchDaemon(PrivateDaemon):
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PATH"] = f"{self.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        if self.trust_bundle:
+            env["SSL_CERT_FILE"] = str(self.trust_bundle)
         return env
+
+    def containerd_wrapper(self) -> Path:
+        """A containerd launcher that moves the debug socket pouchd's generated config names into this
+        daemon's state dir, so several private pouchds (and a host containerd) can run side by side."""
+        binary = self.bin_dir / "containerd"
+        containerd = str(binary) if binary.exists() else (shutil.which("containerd") or "containerd")
+        wrapper = self.state_dir / "containerd-wrapper"
+        debug = self.state_dir / "run" / "containerd-debug.sock"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            "# pouchd runs: containerd --config FILE ...; FILE is rewritten at every pouchd start.\n"
+            f'[ "$1" = --config ] && sed -i "s#{CONTAINERD_DEBUG_SOCKET}#{debug}#" "$2"\n'
+            f'exec {containerd} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        return wrapper
 
     def _create_bridge(self) -> None:
         # pouchd creates (and keeps) its bridge itself; only pick a free subnet for it.
@@ -292,14 +308,13 @@ class PouchDaemon(PrivateDaemon):
         raise DaemonError(f"lxcfs did not mount {self.lxcfs_home}; see {self.state_dir / 'lxcfs.log'}")
 
     def config(self) -> dict[str, Any]:
-        wrapper = self.bin_dir / "pouch-containerd-wrapper"
         run = self.state_dir / "run"
         run.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "home-dir": str(self.state_dir / "home"),
             "listen": [self.host],
             "containerd": str(run / "containerd.sock"),
-            "containerd-path": str(wrapper if wrapper.exists() else self.bin_dir / "containerd"),
+            "containerd-path": str(self.containerd_wrapper()),
             "pidfile": str(self.pidfile),
             "default-namespace": self.namespace,
             "debug": False,
@@ -326,8 +341,8 @@ class PouchDaemon(PrivateDaemon):
                 },
             },
         }
-        if self.registry:
-            config["insecure-registries"] = [self.registry]
+        if self.insecure_registries:
+            config["insecure-registries"] = list(self.insecure_registries)
         return config
 
     def command(self) -> list[str]:

@@ -9,6 +9,15 @@ import urllib.request
 from pathlib import Path
 
 from lab.aptsources import debian_sources, host_codename
+from lab.artifacts import (
+    ArtifactError,
+    artifacts_dir,
+    checksum_file,
+    dragonfly_archive,
+    pouch_archive,
+    pouch_builds,
+    pouch_missing_reason,
+)
 from lab.errors import LabError
 from lab.image import BaseImage
 from lab.paths import LabPaths
@@ -62,49 +71,53 @@ def lab_missing(paths: LabPaths) -> list[str]:
     return missing
 
 
-def pouch_bin_dir_missing() -> str | None:
-    value = os.environ.get("POUCH_BIN_DIR")
-    if not value:
-        return "POUCH_BIN_DIR is not set (a directory holding the pouchd and pouch binaries)"
-    absent = [b for b in ("pouchd", "pouch") if not os.access(Path(value) / b, os.X_OK)]
-    if absent:
-        return f"POUCH_BIN_DIR={value} lacks executable {', '.join(absent)}"
-    return None
+def pouch_build_missing() -> str | None:
+    """Why no pouch build can run on this machine (lab/artifacts.py's search), or None."""
+    try:
+        return None if pouch_builds() else pouch_missing_reason()
+    except ArtifactError as exc:
+        return str(exc)
 
 
-def archive_missing(variable: str, what: str) -> str | None:
-    """Why the archive named by $variable (asked for explicitly) with its .sha256 beside it is unusable.
-
-    Explicit, not found on disk: the scenarios that need these archives (pouchd, default, cluster,
-    upgrade, ...) are the suite's longest.
-    """
-    value = os.environ.get(variable)
-    if not value:
-        return f"{variable} is not set ({what}, and its .sha256 beside it)"
-    archive = Path(value)
+def archive_missing(found: tuple[Path, str] | None, variable: str, what: str) -> str | None:
+    """Why the archive a scenario installs is unusable: none found (naming ``variable``), no such file,
+    no ``.sha256`` beside it."""
+    if found is None:
+        return (
+            f"no {what}: set {variable} (and put its .sha256 beside it), or provide the test artifacts "
+            f"in {artifacts_dir()}"
+        )
+    archive, source = found
     if not archive.is_file():
-        return f"{what} {archive} does not exist ({variable})"
-    checksum = archive.with_name(archive.name + ".sha256")
+        return f"{what} {archive} ({source}) does not exist"
+    checksum = checksum_file(archive)
     if not checksum.is_file():
-        return f"{what} {archive} has no checksum file {checksum}"
+        return f"{what} {archive} ({source}) has no checksum file {checksum}"
     return None
 
 
-POUCH_ARCHIVE_WHAT = (
-    "a pouch binary archive with bin/pouch and bin/pouchd, e.g. /opt/pouch/pouch-1.3.0-linux-amd64.tar.gz"
-)
+POUCH_ARCHIVE_WHAT = "pouch binary archive (bin/pouch, bin/pouchd)"
 
 # Requirement names a scenario can list in its molecule/<name>/requires.txt.
 REQUIREMENTS = {
-    "pouch_bin_dir": pouch_bin_dir_missing,
-    "pouch_archive": lambda: archive_missing("POUCH_ARCHIVE", POUCH_ARCHIVE_WHAT),
+    "pouch_bin_dir": pouch_build_missing,
+    "pouch_archive": lambda: archive_missing(pouch_archive(), "POUCH_ARCHIVE", POUCH_ARCHIVE_WHAT),
+    "pouch_archive:release": lambda: archive_missing(
+        pouch_archive("release"), "POUCH_ARCHIVE", "released " + POUCH_ARCHIVE_WHAT
+    ),
+    "pouch_archive:master": lambda: archive_missing(
+        pouch_archive("master"), "POUCH_ARCHIVE", "master " + POUCH_ARCHIVE_WHAT
+    ),
     "dragonfly_archive": lambda: archive_missing(
-        "DRAGONFLY_ARCHIVE", "the Dragonfly 1.x binary archive with supernode, dfget and dfdaemon"
+        dragonfly_archive(), "DRAGONFLY_ARCHIVE", "Dragonfly 1.x binary archive (supernode, dfget, dfdaemon)"
     ),
     # The OLD archive molecule/upgrade starts from; POUCH_ARCHIVE is the new one.
     "pouch_upgrade_from_archive": lambda: archive_missing(
+        (Path(os.environ["POUCH_UPGRADE_FROM_ARCHIVE"]), "POUCH_UPGRADE_FROM_ARCHIVE")
+        if os.environ.get("POUCH_UPGRADE_FROM_ARCHIVE")
+        else None,
         "POUCH_UPGRADE_FROM_ARCHIVE",
-        "an older pouch binary archive than POUCH_ARCHIVE, named pouch-<version>-linux-amd64.tar.gz",
+        "older pouch binary archive than POUCH_ARCHIVE, named pouch-<version>-linux-amd64.tar.gz,",
     ),
 }
 

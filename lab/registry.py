@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -23,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from lab.testimages import TestImage
+from lab.tlsca import ServerCert
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 HTPASSWD_BIN = "/usr/bin/htpasswd"
@@ -39,6 +41,11 @@ storage:
     enabled: true
 http:
   addr: {address}
+"""
+TLS_TEMPLATE = """\
+  tls:
+    certificate: {cert}
+    key: {key}
 """
 AUTH_TEMPLATE = """\
 auth:
@@ -93,21 +100,29 @@ class Registry:
         port: int | None = None,
         log_dir: Path | None = None,
         credentials: dict[str, str] | None = None,
+        tls: ServerCert | None = None,
+        ca_file: Path | None = None,
+        storage: Path | None = None,
     ) -> None:
+        """``tls``: serve HTTPS with this certificate; ``ca_file`` is the CA that issued it (to probe it).
+        ``storage``: serve another registry's storage (the same images over another protocol)."""
         self.state_dir = state_dir
+        self.tls = tls
+        self.ca_file = ca_file
         self.credentials = dict(credentials or {})
         self.htpasswd = state_dir / "htpasswd"
         self.log_dir = log_dir or state_dir
         self.pidfile = state_dir / "registry.pid"
         self.portfile = state_dir / "registry.port"
         self.config = state_dir / "registry.yml"
-        self.storage = state_dir / "storage"
+        self.storage = storage or state_dir / "storage"
         self.log = self.log_dir / "registry.log"
         self.access_log = self.log_dir / "registry-access.log"
         if port is None and self.portfile.exists():
             port = int(self.portfile.read_text())  # keep the address a running registry already has
         self.port = port if port is not None else free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.scheme = "https" if tls else "http"
 
     def _pid(self) -> int | None:
         try:
@@ -121,8 +136,11 @@ class Registry:
         return self._pid() is not None
 
     def _answers(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
         try:
-            with urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2) as resp:
+            with urllib.request.urlopen(
+                f"{self.scheme}://{self.address}/v2/", timeout=2, context=context
+            ) as resp:
                 return bool(resp.status == 200)
         except urllib.error.HTTPError as exc:
             # An auth registry answers the anonymous probe with 401 and a basic challenge.
@@ -143,6 +161,8 @@ class Registry:
         for d in (self.state_dir, self.log_dir, self.storage):
             d.mkdir(parents=True, exist_ok=True)
         config = CONFIG_TEMPLATE.format(storage=self.storage, address=self.address)
+        if self.tls:
+            config += TLS_TEMPLATE.format(cert=self.tls.cert, key=self.tls.key)
         if self.credentials:
             write_htpasswd(self.htpasswd, self.credentials)
             config += AUTH_TEMPLATE.format(htpasswd=self.htpasswd)
@@ -167,7 +187,8 @@ class Registry:
             time.sleep(0.2)
         self.stop()
         raise RegistryError(
-            f"the registry did not answer on http://{self.address}/v2/ in {timeout:.0f}s; see {self.log}"
+            f"the registry did not answer on {self.scheme}://{self.address}/v2/ in {timeout:.0f}s; "
+            f"see {self.log}"
         )
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -210,13 +231,14 @@ class Registry:
             )
         return ref
 
-    def skopeo_auth(self) -> list[str]:
-        """skopeo's flags to write to this registry: an auth file (never credentials on a command line)."""
+    def skopeo_auth(self, also: tuple[str, ...] = ()) -> list[str]:
+        """skopeo's flags to write to this registry (and to the addresses ``also``, which serve the same
+        storage): an auth file (never credentials on a command line)."""
         if not self.credentials:
             return []
         user, password = next(iter(self.credentials.items()))
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         authfile = self.state_dir / "skopeo-auth.json"
-        authfile.write_text(json.dumps({"auths": {self.address: {"auth": token}}}))
+        authfile.write_text(json.dumps({"auths": {a: {"auth": token} for a in (self.address, *also)}}))
         authfile.chmod(0o600)
         return [f"--dest-authfile={authfile}"]

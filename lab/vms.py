@@ -55,6 +55,9 @@ class VmSpec:
     ssh_port: int
     nic_port: int  # UDP port of the private NIC
     machine_id: str
+    # Extra kernel command line, e.g. "systemd.unified_cgroup_hierarchy=0" for the cgroup v1
+    # hierarchy that the pouch 1.3.0 release's v1 shim needs (the lab boots the kernel directly).
+    kernel_args: str = ""
 
     @property
     def private_ip(self) -> str:
@@ -144,8 +147,9 @@ def qemu_argv(
             f"lab.hostname={vm.name}",
             f"lab.private_ip={vm.private_ip}/24",
             f"lab.private_mac={vm.private_mac}",
+            vm.kernel_args,
         ]
-    )
+    ).strip()
     user_nic = ",".join(
         [
             "user,id=usernet,model=virtio-net-pci,restrict=on",
@@ -259,6 +263,7 @@ def up_group(
     image: BaseImage,
     services: SharedServices,
     ssh_timeout: float = SSH_TIMEOUT,
+    kernel_args: str = "",
 ) -> tuple[list[VmSpec], dict[str, float]]:
     """Boot the group's VMs in parallel and wait for SSH; returns the VMs and boot-to-SSH seconds.
 
@@ -270,7 +275,7 @@ def up_group(
         raise LabError("qemu-img is missing (Debian package qemu-utils; `make deps` installs it)")
     group = Group(name, paths)
     vms = [
-        VmSpec(name, vm, i, free_tcp_port(), free_udp_port(), uuid.uuid4().hex)
+        VmSpec(name, vm, i, free_tcp_port(), free_udp_port(), uuid.uuid4().hex, kernel_args)
         for i, vm in enumerate(vm_names)
     ]
     hub_port = free_udp_port()
@@ -294,11 +299,16 @@ def up_group(
     return vms, boot_seconds
 
 
-def reusable_group(paths: LabPaths, name: str, vm_names: list[str]) -> list[VmSpec] | None:
-    """The group's VMs if exactly these are running and answer SSH now; else None (boot afresh)."""
+def reusable_group(
+    paths: LabPaths, name: str, vm_names: list[str], kernel_args: str = ""
+) -> list[VmSpec] | None:
+    """The group's VMs if exactly these are running with these kernel arguments and answer SSH now;
+    else None (boot afresh)."""
     group = Group(name, paths)
     _, vms = group.load()
     if [vm.name for vm in vms] != vm_names or not all(group.qemu_pid(vm.name) for vm in vms):
+        return None
+    if any(vm.kernel_args != kernel_args for vm in vms):
         return None
     for vm in vms:
         if not _ssh_answers(paths, vm.ssh_port, timeout=30):

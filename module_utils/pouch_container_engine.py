@@ -6,6 +6,7 @@ returns exactly the actions a real run performs. Options come from pouch_contain
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,10 @@ def argument_spec() -> dict[str, Any]:
     for option in OPTIONS:
         spec[option.name] = option.argument_spec()
     return spec
+
+
+# The daemons' container name rule (moby's RestrictedNameChars, pouchd master's too).
+VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 @dataclass
@@ -137,6 +142,12 @@ class ContainerManager:
 
     def validate_rules(self, desired: dict[str, Any]) -> None:
         # pouchd's own rules (daemon/mgr/container_validation.go), checked before anything changes.
+        if not VALID_NAME.match(self.name):
+            # master and dockerd refuse such a name at create; the 1.3.0 release creates the container.
+            raise OptionError(
+                f"name {self.name!r} is not a valid container name: use letters, digits, '_', '.' and '-', "
+                "starting with a letter or digit, at least two characters ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"
+            )
         if "rich_mode" in desired and not desired.get("rich"):
             raise OptionError("rich_mode needs rich: true")
         if desired.get("rich_mode") == "systemd" and not desired.get("privileged"):

@@ -100,7 +100,10 @@ class VolumeManager(ResourceManager):
     def users(self, name: str) -> list[str]:
         found = []
         for item in self.client.list_containers(all_containers=True):
-            for mount in item.get("Mounts") or []:
+            mounts = item.get("Mounts")
+            if mounts is None:  # the 1.3.0 release lists containers without their mounts
+                mounts = (self.client.inspect_container(item["Id"]) or {}).get("Mounts")
+            for mount in mounts or []:
                 if mount.get("Name") == name:
                     found.append(container_name(item))
                     break

@@ -5,20 +5,24 @@ two pouchds with iptables on would wipe each other's rules: they all run on one 
 scenarios, lint and unit tests spread over the workers, so VM scenarios overlap with the rest.
 
 CI has a hard wall-clock limit. With SUITE_BUDGET_MINUTES set (scripts/run-tests sets 60 under
-CI=true), a molecule scenario that would start with less than 12 minutes of the budget left is
-skipped with a reason saying so, and a started one gets at most the time left plus a margin: the
-run ends with a report instead of being killed without one.
+CI=true), a molecule scenario is started only while the budget has its estimated duration left
+(tests/molecule/test_scenarios.py ESTIMATED_MINUTES, at least 12 minutes); otherwise it is skipped
+with a reason naming the estimate and the time left. A started one gets at most the time left plus
+a margin: the run ends with a report instead of being killed without one.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 TESTS = Path(__file__).parent
+sys.path.insert(0, str(TESTS.parent))  # lab/, module_utils/
+sys.path.insert(0, str(TESTS))  # pouch_builds
 INTEGRATION = TESTS / "integration"
 MOLECULE = TESTS / "molecule"
 SCENARIO_START_S = 12 * 60  # a scenario needs about this long; don't start one with less left
@@ -34,17 +38,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("daemons"))
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which pouch builds the module tests use and which archives the VM scenarios install."""
+    from pouch_builds import header_lines
+
+    from lab.artifacts import describe_archive, dragonfly_archive, pouch_archive
+
+    lines = header_lines()
+    found = pouch_archive()
+    lines.append(
+        f"VM scenarios install {describe_archive(*found)}" if found else "VM scenarios: no pouch archive"
+    )
+    dragonfly = dragonfly_archive()
+    if dragonfly:
+        lines.append(f"Dragonfly archive: {dragonfly[0]} ({dragonfly[1]})")
+    return lines
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     budget = os.environ.get("SUITE_BUDGET_MINUTES")
     started = os.environ.get("SUITE_STARTED_AT")
     if not (budget and started) or MOLECULE not in Path(str(item.path)).parents:
         return
     left = float(started) + float(budget) * 60 - time.time()
-    if left < SCENARIO_START_S:
-        pytest.skip(
-            f"suite time budget of {budget} min (SUITE_BUDGET_MINUTES) too nearly spent to start this "
-            "scenario; run it alone with `make molecule PYTEST_ARGS='-k <scenario>'`"
-        )
     module = getattr(item, "module", None)
+    scenario = getattr(item, "callspec", None) and item.callspec.params.get("scenario")
+    estimates = getattr(module, "ESTIMATED_MINUTES", {})
+    need = max(SCENARIO_START_S, 60 * estimates.get(scenario, getattr(module, "DEFAULT_MINUTES", 0)))
+    if left < need:
+        pytest.skip(
+            f"skipped for time: needs about {need / 60:.0f} min, {max(left, 0) / 60:.0f} min left of the "
+            f"suite's {budget} min budget (SUITE_BUDGET_MINUTES); run it alone with "
+            f"`make molecule PYTEST_ARGS='-k {scenario or '<scenario>'}'`"
+        )
     if module is not None and hasattr(module, "TIMEOUT"):
         module.TIMEOUT = int(min(module.TIMEOUT, left + SCENARIO_MARGIN_S))

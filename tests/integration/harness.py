@@ -7,6 +7,7 @@ dumps the registered results to JSON, so a test gets every task's full module re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import subprocess
 import tempfile
@@ -72,12 +73,20 @@ class Daemon:
 
 @dataclass(frozen=True)
 class AuthRegistry:
-    """A private registry that answers only to `username`/`password` (HTTP basic auth)."""
+    """A private registry that answers only to `username`/`password` (HTTP basic auth), at the address
+    the daemon under test pulls from (`for_daemon`: conftest serves each registry twice)."""
 
     address: str
     username: str
     password: str
     skopeo_flags: tuple[str, ...]  # for pushing test images into it
+    plain_address: str = ""  # the same registry over plain HTTP, for dockerd
+
+    def for_daemon(self, daemon: Daemon) -> AuthRegistry:
+        """This registry as `daemon` reaches it (dockerd: plain HTTP; pouchd: TLS)."""
+        if daemon.kind == "docker" and self.plain_address:
+            return dataclasses.replace(self, address=self.plain_address)
+        return self
 
     def auth(self, password: str | None = None) -> dict[str, str]:
         """A registry_auth option value (with another password, to be refused)."""

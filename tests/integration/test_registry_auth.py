@@ -42,6 +42,7 @@ def refused_by_registry(result: dict[str, Any], reference: str, words: tuple[str
 
 
 def test_pouch_image_pull_needs_the_right_credentials(daemon: Daemon, auth_registry: AuthRegistry) -> None:
+    auth_registry = auth_registry.for_daemon(daemon)
     repository = uniq("auth/pull")
     reference = push_variant(auth_registry.address, repository, "1", skopeo_flags=auth_registry.skopeo_flags)
     wrong_password = "wrong-" + uniq("pw")
@@ -88,6 +89,7 @@ def test_pouch_image_pull_needs_the_right_credentials(daemon: Daemon, auth_regis
 def test_pouch_container_pulls_its_image_with_registry_auth(
     daemon: Daemon, auth_registry: AuthRegistry
 ) -> None:
+    auth_registry = auth_registry.for_daemon(daemon)
     reference = push_unique(
         auth_registry.address, uniq("auth/app"), "1", skopeo_flags=auth_registry.skopeo_flags
     )

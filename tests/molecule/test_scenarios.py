@@ -3,8 +3,14 @@
 A scenario may declare what it needs beyond the lab in ``molecule/<name>/requires.txt``, one
 requirement per line (``#`` starts a comment)::
 
-    pouch_bin_dir        # $POUCH_BIN_DIR holds executable pouchd and pouch
+    pouch_archive        # a pouch archive to install (POUCH_ARCHIVE, else ../shared/artifacts' build
+                         # of lab/artifacts.py's LAB_DEFAULT_BUILD); pouch_archive:release or
+                         # pouch_archive:master asks for that build
+    dragonfly_archive    # a Dragonfly 1.x archive (DRAGONFLY_ARCHIVE, else ../shared/artifacts)
     env:SOME_VARIABLE    # that variable is set
+
+Where the user set no POUCH_ARCHIVE / DRAGONFLY_ARCHIVE, the scenario gets the archives
+lab/artifacts.py finds, and its log starts with the pouch build it installs (version, build commit).
 
 A missing requirement, or a missing piece of the lab itself (qemu, debootstrap, the Debian mirror
 when the image is not cached yet), skips the scenario with a reason naming exactly what is absent.
@@ -21,15 +27,40 @@ from pathlib import Path
 import pytest
 
 from lab.ansible_env import ansible_command, ansible_env
+from lab.artifacts import LAB_DEFAULT_BUILD, archive_environment, describe_archive, pouch_archive
 from lab.paths import LabPaths, default_state_dir
 from lab.prereqs import lab_missing, requirement_missing
 from lab.procs import pids_with_marker
 
 ROOT = Path(__file__).resolve().parents[2]
 MOLECULE_DIR = ROOT / "molecule"
-# The lab's own proof first, then the whole site.yml, then the per-role scenarios: when CI's time
-# budget (tests/conftest.py) runs short, what is skipped is the narrowest.
-FIRST = ("smoke", "default", "pouchd")
+# The lab's own proof first, then the release on a node, then the whole site.yml, then the per-role
+# scenarios: when CI's time budget (tests/conftest.py) runs short, what is skipped is the narrowest.
+FIRST = ("smoke", "release", "default", "pouchd")
+# About how long each scenario takes on the 2-core machine with the rest of the suite beside it
+# (minutes; image build not included). tests/conftest.py starts a scenario under a time budget only
+# when this much is left, and names the figure when it skips one. Unlisted: DEFAULT_MINUTES.
+ESTIMATED_MINUTES = {
+    "smoke": 6,
+    "release": 18,
+    "default": 30,
+    "pouchd": 22,
+    "containerd": 8,
+    "kernel_compat": 8,
+    "lxcfs": 10,
+    "preflight": 6,
+    "runtimes": 10,
+    "bundle": 12,
+    "dragonfly2": 15,
+    "audit": 22,
+    "quota": 22,
+    "reset": 25,
+    "bundle_site": 30,
+    "faults": 30,
+    "upgrade": 25,
+    "cluster": 50,
+}
+DEFAULT_MINUTES = 20
 SCENARIOS = sorted(
     (d.name for d in MOLECULE_DIR.iterdir() if d.name != "shared" and (d / "molecule.yml").exists()),
     key=lambda name: (FIRST.index(name) if name in FIRST else len(FIRST), name),
@@ -45,6 +76,12 @@ def scenario_requirements(name: str) -> list[str]:
     return [line for line in lines if line]
 
 
+def scenario_build(name: str) -> str:
+    """The pouch build kind a scenario installs: pouch_archive:KIND in its requires.txt, else the lab's."""
+    kinds = [r.split(":", 1)[1] for r in scenario_requirements(name) if r.startswith("pouch_archive:")]
+    return kinds[0] if kinds else LAB_DEFAULT_BUILD
+
+
 @pytest.mark.lab
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_scenario(scenario: str) -> None:
@@ -57,11 +94,18 @@ def test_scenario(scenario: str) -> None:
     log = paths.logs / f"molecule-{scenario}.log"
     start = time.monotonic()
     with log.open("w") as out:
+        kind = scenario_build(scenario)
+        found = pouch_archive(kind)
+        if found is not None and any(r.startswith("pouch_archive") for r in scenario_requirements(scenario)):
+            build = describe_archive(*found)
+            print(f"molecule scenario {scenario} installs {build}")
+            out.write(f"# installs {build}\n")
+            out.flush()
         try:
             result = subprocess.run(
                 [ansible_command("molecule"), "test", "-s", scenario],
                 cwd=ROOT,
-                env=ansible_env(),
+                env=ansible_env(**archive_environment(kind)),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 timeout=TIMEOUT,

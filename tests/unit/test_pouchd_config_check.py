@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
+from pouch_builds import POUCH_BUILDS, POUCH_IDS, NoBuild, require
+
+from lab.artifacts import PouchBuild
 
 SCRIPT = Path(__file__).resolve().parents[2] / "roles/pouchd/files/pouchd_config_check.py"
 spec = importlib.util.spec_from_file_location("pouchd_config_check", SCRIPT)
@@ -117,14 +119,12 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert check.main([str(tmp_path / "missing.json")]) == 1
 
 
-POUCHD = Path(os.environ.get("POUCH_BIN_DIR", "/opt/pouch/bin")) / "pouchd"
-
-
 @pytest.mark.pouchd
-@pytest.mark.skipif(not POUCHD.is_file(), reason=f"pouchd binary not found at {POUCHD} (set POUCH_BIN_DIR)")
-def test_pouchd_decodes_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("build", POUCH_BUILDS, ids=POUCH_IDS)
+def test_pouchd_decodes_the_file(tmp_path: Path, build: PouchBuild | NoBuild) -> None:
+    pouchd = str(require(build).bin_dir / "pouchd")
     good, wrong_type = tmp_path / "good.json", tmp_path / "wrong.json"
     good.write_text(json.dumps(GOOD))
     wrong_type.write_text(json.dumps({"debug": False, "network-config": {"bridge-config": {"mtu": "x"}}}))
-    assert check.pouchd_decode(str(POUCHD), str(good)) == []
-    assert "pouchd rejects the file" in check.pouchd_decode(str(POUCHD), str(wrong_type))[0]
+    assert check.pouchd_decode(pouchd, str(good)) == []
+    assert "pouchd rejects the file" in check.pouchd_decode(pouchd, str(wrong_type))[0]
