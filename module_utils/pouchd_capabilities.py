@@ -70,3 +70,51 @@ def capabilities(version_text: str, help_text: str, runtime_types: list[str]) ->
         "image_proxy": "image-proxy" in flags,
         "shim_v2": any(t != V1_SHIM for t in runtime_types),
     }
+
+
+# config.json keys that only some builds have, each with what to use where the build lacks it. The
+# 1.3.0 release ignores unknown keys without a word, so such a key is dropped when it asks for
+# nothing (empty, false) and refused when it asks for something.
+BUILD_DEPENDENT_SETTINGS = {
+    "insecure-registries": (
+        "serve the registry over TLS with a certificate the node trusts (the build pulls over HTTPS "
+        "only), or install a build that has insecure-registries"
+    ),
+    "registry-mirrors": (
+        "use image-proxy (pouchd_image_proxy: an HTTP proxy such as Dragonfly's dfdaemon), or install "
+        "a build that has registry-mirrors"
+    ),
+    "enable-builder": "leave it false, or install a build that has enable-builder",
+    "cni-runtime-config": "leave it unset, or install a build that has cni-runtime-config",
+}
+
+
+def build_name(caps: dict[str, Any]) -> str:
+    return f"pouchd {caps['version']} (build {caps['build']})"
+
+
+def config_for_build(config: dict[str, Any], caps: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(config.json for this build, why it cannot honour the settings): keys the build lacks are left
+    out when they ask for nothing; runtimes whose type the build cannot drive, and keys it lacks that
+    ask for something, are refused, naming the setting, the build and what to use instead."""
+    result = dict(config)
+    errors = []
+    flags = set(caps["flags"])
+    for key, instead in BUILD_DEPENDENT_SETTINGS.items():
+        if key not in result or key in flags:
+            continue
+        value = result.pop(key)
+        if value:
+            errors.append(
+                f"{key}: {build_name(caps)} has no {key} setting and would ignore {value!r}; {instead}"
+            )
+    for runtime, spec in sorted((result.get("add-runtime") or {}).items()):
+        wanted = (spec or {}).get("type") or V1_SHIM
+        if wanted not in caps["runtime_types"]:
+            errors.append(
+                f"add-runtime.{runtime}.type: {build_name(caps)} cannot drive {wanted} (it has "
+                f"{', '.join(caps['runtime_types'])}); on a pure cgroup v2 node the v1 shim starts no "
+                "container: boot the node with the cgroup v1 hierarchy (kernel command line "
+                "systemd.unified_cgroup_hierarchy=0), or install a build with shim v2"
+            )
+    return result, errors

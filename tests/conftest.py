@@ -26,7 +26,7 @@ sys.path.insert(0, str(TESTS))  # pouch_builds
 INTEGRATION = TESTS / "integration"
 MOLECULE = TESTS / "molecule"
 SCENARIO_START_S = 12 * 60  # a scenario needs about this long; don't start one with less left
-SCENARIO_MARGIN_S = 15 * 60  # a started scenario may run this far past the budget
+SCENARIO_MARGIN_S = 10 * 60  # a started scenario may run this far past the budget
 
 
 # tryfirst: xdist's worker reads the xdist_group marks in its own modifyitems hook, which pluggy would

@@ -16,6 +16,7 @@ from lab.artifacts import PouchBuild
 from module_utils.pouchd_capabilities import (
     V1_SHIM,
     capabilities,
+    config_for_build,
     parse_flags,
     parse_version,
     runtime_types_in,
@@ -96,3 +97,54 @@ def test_recordings_match_the_real_binaries(build: PouchBuild | NoBuild) -> None
     if name is None:
         pytest.skip(f"no recording for build {real['build']} (recorded: {RELEASE}, {MASTER})")
     assert real == recorded(name)
+
+
+LAB_CONFIG = {
+    "home-dir": "/var/lib/pouch",
+    "registry-mirrors": [],
+    "insecure-registries": [],
+    "enable-builder": False,
+    "image-proxy": "",
+    "add-runtime": {"runc": {"path": "/usr/sbin/runc"}},
+}
+
+
+def test_release_config_leaves_out_keys_it_lacks_when_they_ask_for_nothing() -> None:
+    config, errors = config_for_build(LAB_CONFIG, recorded(RELEASE))
+    assert errors == []
+    assert config == {
+        k: v
+        for k, v in LAB_CONFIG.items()
+        if k not in ("registry-mirrors", "insecure-registries", "enable-builder")
+    }
+    # master honours them all: nothing is left out
+    assert config_for_build(LAB_CONFIG, recorded(MASTER)) == (LAB_CONFIG, [])
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        (
+            {"insecure-registries": ["10.0.2.101:5000"]},
+            ["insecure-registries:", "pouchd 1.3.0 (build 37051654)", "10.0.2.101:5000", "over TLS"],
+        ),
+        ({"registry-mirrors": ["127.0.0.1:65001"]}, ["registry-mirrors:", "build 37051654", "image-proxy"]),
+        ({"enable-builder": True}, ["enable-builder:", "build 37051654"]),
+        (
+            {"add-runtime": {"runc": {"path": "runc", "type": "io.containerd.runc.v1"}}},
+            ["add-runtime.runc.type", "cannot drive io.containerd.runc.v1", "cgroup v1", "shim v2"],
+        ),
+    ],
+)
+def test_release_refuses_what_it_would_ignore(change: dict, fragments: list[str]) -> None:
+    _, errors = config_for_build({**LAB_CONFIG, **change}, recorded(RELEASE))
+    assert len(errors) == 1
+    for fragment in fragments:
+        assert fragment in errors[0]
+    assert config_for_build({**LAB_CONFIG, **change}, recorded(MASTER))[1] == []
+
+
+def test_unknown_runtime_type_refused_on_master_too() -> None:
+    change = {"add-runtime": {"gvisor": {"path": "runsc", "type": "io.containerd.nosuch.v9"}}}
+    _, errors = config_for_build({**LAB_CONFIG, **change}, recorded(MASTER))
+    assert errors and "cannot drive io.containerd.nosuch.v9" in errors[0]
