@@ -3,6 +3,8 @@ a container's memory limit seen from inside it and through lxcfs, and a containe
 
 from __future__ import annotations
 
+import json
+
 RELEASE_BUILD = "37051654"
 IMAGE = "docker.io/library/busybox:latest"
 LIMIT = 64 * 1024 * 1024
@@ -13,6 +15,22 @@ def test_pouchd_is_the_release(host) -> None:
     version = host.check_output("/usr/local/bin/pouchd --version")
     assert f"build: {RELEASE_BUILD}" in version, version
     assert host.service("pouch").is_running
+
+
+def test_config_holds_only_keys_the_release_has(host) -> None:
+    config = json.loads(host.file("/etc/pouch/config.json").content_string)
+    for key in ("insecure-registries", "registry-mirrors", "enable-builder", "cni-runtime-config"):
+        assert key not in config, key
+    assert config["enable-lxcfs"] is True
+    assert not any("type" in spec for spec in config["add-runtime"].values()), config["add-runtime"]
+
+
+def test_registry_ca_is_in_the_trust_store(host) -> None:
+    installed = host.file("/usr/local/share/ca-certificates/pouch-ansible-release-test.crt")
+    assert installed.mode == 0o644
+    pem = installed.content_string.strip()
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    assert pem in host.file("/etc/ssl/certs/ca-certificates.crt").content_string
 
 
 def test_node_has_the_cgroup_v1_hierarchy(host) -> None:
