@@ -154,7 +154,8 @@ class PouchBuild:
 
     def version(self) -> tuple[str, str]:
         """(version, build commit) as the binary reports them."""
-        return pouchd_version(self.bin_dir / "pouchd")
+        caps = self.capabilities()
+        return caps["version"], caps["build"]
 
     def capabilities(self) -> dict[str, Any]:
         """What this build supports (module_utils/pouchd_capabilities.py: flags, runtime types)."""
