@@ -142,8 +142,9 @@ class ContainerManager:
 
     def validate_rules(self, desired: dict[str, Any]) -> None:
         # pouchd's own rules (daemon/mgr/container_validation.go), checked before anything changes.
-        if not VALID_NAME.match(self.name):
-            # master and dockerd refuse such a name at create; the 1.3.0 release creates the container.
+        if self.params["state"] != "absent" and not VALID_NAME.match(self.name):
+            # master and dockerd refuse such a name at create; the 1.3.0 release creates the container
+            # (state absent still removes one it made).
             raise OptionError(
                 f"name {self.name!r} is not a valid container name: use letters, digits, '_', '.' and '-', "
                 "starting with a letter or digit, at least two characters ([a-zA-Z0-9][a-zA-Z0-9_.-]+)"
