@@ -47,7 +47,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = header_lines()
     found = pouch_archive()
     lines.append(
-        f"VM scenarios install {describe_archive(*found)}" if found else "VM scenarios: no pouch archive"
+        f"VM scenarios install (unless they ask for the release) {describe_archive(*found)}"
+        if found
+        else "VM scenarios: no pouch archive"
     )
     dragonfly = dragonfly_archive()
     if dragonfly:
