@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.paths import REPO_ROOT, default_state_dir
-from module_utils.pouchd_capabilities import capabilities, parse_version, runtime_types_in
+from module_utils.pouchd_capabilities import capabilities, runtime_types_in
 
 LEGACY_POUCH_DIR = Path("/opt/pouch")
 POUCH_ARCHIVE_GLOB = "pouch-*-linux-amd64.tar.gz"
@@ -174,14 +174,6 @@ def _pouchd_says(pouchd: Path, flag: str) -> str:
     return result.stdout + result.stderr
 
 
-def pouchd_version(pouchd: Path) -> tuple[str, str]:
-    """(version, build commit) from ``pouchd --version`` ("pouchd version: 1.3.0, build: 37051654, ...")."""
-    try:
-        return parse_version(_pouchd_says(pouchd, "--version"))
-    except ValueError as exc:
-        raise ArtifactError(f"{pouchd}: {exc}") from exc
-
-
 @cache
 def pouchd_capabilities(pouchd: Path) -> dict[str, Any]:
     try:
@@ -204,8 +196,8 @@ def build_from_archive(archive: Path, source: str) -> PouchBuild:
 def build_from_dir(bin_dir: Path, source: str) -> PouchBuild:
     if not _has_pouch(bin_dir):
         raise ArtifactError(f"{source}={bin_dir} lacks executable {' and '.join(POUCH_BINARIES)}")
-    version, commit = pouchd_version(bin_dir / "pouchd")
-    return PouchBuild(f"{version}-{commit}", bin_dir, source)
+    caps = pouchd_capabilities(bin_dir / "pouchd")
+    return PouchBuild(f"{caps['version']}-{caps['build']}", bin_dir, source)
 
 
 def shared_pouch_archives() -> list[Path]:
