@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from lab.paths import default_state_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -23,6 +25,8 @@ def ansible_env(bin_dir: Path = BIN, **overrides: str) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PY_COLORS": "0",
+        # Where the lab keeps its CA and test images: the lab inventory and scenarios read it.
+        "LAB_STATE_DIR": str(default_state_dir()),
         **overrides,
     }
 

@@ -239,6 +239,16 @@ def pouch_archive(kind: str = LAB_DEFAULT_BUILD) -> tuple[Path, str] | None:
     return (legacy, str(LEGACY_POUCH_DIR)) if legacy else None
 
 
+def upgrade_from_archive() -> tuple[Path, str] | None:
+    """The pouch archive molecule/upgrade starts a node from (it upgrades to ``pouch_archive("master")``):
+    ``$POUCH_UPGRADE_FROM_ARCHIVE``, else the test artifacts' release, what users run today."""
+    configured = os.environ.get("POUCH_UPGRADE_FROM_ARCHIVE")
+    if configured:
+        return Path(configured), "POUCH_UPGRADE_FROM_ARCHIVE"
+    releases = [a for a in shared_pouch_archives() if is_release_label(archive_label(a))]
+    return (releases[0], str(artifacts_dir())) if releases else None
+
+
 def pouch_builds() -> list[PouchBuild]:
     """Every pouch build the module tests run on (``ArtifactError`` when a named one is unusable):
     ``$POUCH_BIN_DIR``, else ``$POUCH_ARCHIVE``, else every build in the test artifacts, else
@@ -280,12 +290,14 @@ def dragonfly_archive() -> tuple[Path, str] | None:
 
 
 def archive_environment(kind: str = LAB_DEFAULT_BUILD) -> dict[str, str]:
-    """``POUCH_ARCHIVE`` (of build ``kind``) and ``DRAGONFLY_ARCHIVE`` as resolved here, for the Ansible
-    runs that read them (the lab inventory, molecule scenarios); a user's own values pass through."""
+    """``POUCH_ARCHIVE`` (of build ``kind``), ``DRAGONFLY_ARCHIVE`` and ``POUCH_UPGRADE_FROM_ARCHIVE`` as
+    resolved here, for the Ansible runs that read them (the lab inventory, molecule scenarios); a
+    user's own values pass through."""
     env = {}
     for variable, found in (
         ("POUCH_ARCHIVE", pouch_archive(kind)),
         ("DRAGONFLY_ARCHIVE", dragonfly_archive()),
+        ("POUCH_UPGRADE_FROM_ARCHIVE", upgrade_from_archive()),
     ):
         if found is not None:
             env[variable] = str(found[0])

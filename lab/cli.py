@@ -18,12 +18,16 @@ from lab.errors import LabError
 from lab.image import build_image
 from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
 from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir, state_lock
-from lab.prereqs import missing_programs
+from lab.prereqs import firmware_missing, missing_programs
 from lab.procs import pids_with_marker, stop_pid
 from lab.services import running_services, start_services, stop_services
 from lab.vms import (
+    BOOT_MODES,
+    REGISTRY_GUEST_ADDRESS,
+    REGISTRY_TLS_GUEST_ADDRESS,
     Group,
     VmSpec,
+    check_boot_mode,
     check_private_network,
     down_group,
     list_groups,
@@ -87,9 +91,10 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
     )
     if not names or len(set(names)) != len(names) or not all(GROUP_NAME.match(n) for n in names):
         raise LabError(f"VM names {names!r}: give distinct names of lower-case letters, digits, '-' and '_'")
-    missing = missing_programs()
+    missing = missing_programs() + (firmware_missing() if args.boot == "firmware" else [])
     if missing:
         raise LabError(f"the lab cannot start, missing: {', '.join(missing)}; install them with `make deps`")
+    check_boot_mode(args.boot, args.kernel_args)
     paths.ensure()
     started = time.monotonic()
     with state_lock(paths):
@@ -98,7 +103,7 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
         reusable = (
             None
             if (args.fresh or services_started)
-            else reusable_group(paths, group, names, args.kernel_args)
+            else reusable_group(paths, group, names, args.kernel_args, args.boot)
         )
         if reusable is None:
             # Register the group while holding the lock, so a concurrent `down` of another group
@@ -110,7 +115,9 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
         return _report_up(paths, group, reusable, {}, started, args.json)
     log(f"booting {len(names)} VM(s) in group {group}: {', '.join(names)} (logs: {paths.logs})")
     try:
-        vms, boot_seconds = up_group(paths, group, names, image, services, kernel_args=args.kernel_args)
+        vms, boot_seconds = up_group(
+            paths, group, names, image, services, kernel_args=args.kernel_args, boot=args.boot
+        )
         try:
             check_private_network(paths, vms)
         except BaseException:
@@ -157,7 +164,7 @@ def _verify_nothing_left(paths: LabPaths, relay_ports: list[int]) -> list[str]:
 
 def stop_everything(paths: LabPaths, group: str | None) -> list[str]:
     services = running_services(paths)
-    relay_ports = [services.repo_port, services.registry_port] if services else []
+    relay_ports = [services.repo_port, services.registry_port, services.registry_tls_port] if services else []
     stopped = []
     groups = [Group(group, paths)] if group else list_groups(paths)
     if group is None and paths.groups_dir.exists():  # half-created groups too
@@ -203,7 +210,9 @@ def cmd_status(paths: LabPaths, args: argparse.Namespace) -> int:
     print(f"logs: {paths.logs}")
     if services:
         print(f"apt repository: {services.repo_url} (guests: http://10.0.2.100/)")
-        print(f"registry: {services.registry_address} (guests: 10.0.2.101:5000)")
+        print(f"registry: {services.registry_address} (guests: {REGISTRY_GUEST_ADDRESS})")
+        tls_guests = f"guests: {REGISTRY_TLS_GUEST_ADDRESS}, CA {paths.ca_dir / 'ca.crt'}"
+        print(f"registry over TLS: 127.0.0.1:{services.registry_tls_port} ({tls_guests})")
     else:
         print("shared services: not running")
     groups = list_groups(paths)
@@ -297,7 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--kernel-args",
         default="",
-        help="more kernel command line for the group's VMs, e.g. systemd.unified_cgroup_hierarchy=0",
+        help="more kernel command line for the group's VMs, e.g. systemd.unified_cgroup_hierarchy=0 "
+        "(direct boot only)",
+    )
+    up.add_argument(
+        "--boot",
+        choices=BOOT_MODES,
+        default="direct",
+        help="direct: qemu loads the kernel (default, fastest); firmware: UEFI firmware and GRUB boot "
+        "what the VM's /boot/grub/grub.cfg says (update-grub in the VM changes the command line)",
     )
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="stop VMs and services (all groups unless --group)")

@@ -4,6 +4,12 @@ No loop mounts: the root filesystem is filled from a directory. The kernel and a
 once here, on the host, inside the chroot) are copied out and booted directly by qemu, so
 ``update_initramfs=no`` inside the image keeps package installs in a guest from rebuilding it under
 software emulation. The result is cached; a stamp hashes every input, and a change rebuilds it.
+
+The image also boots through a boot loader (``lab up --boot firmware``): OVMF runs the standalone
+GRUB of the EFI system partition image (``build_esp``, an mtools-made FAT image beside the base
+image), which reads ``/boot/grub/grub.cfg`` from the root disk. The image carries grub2-common, so
+``update-grub`` inside a VM rewrites that file from /etc/default/grub as on a real server; a
+directly booted VM ignores both files.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +30,7 @@ from lab.errors import LabError
 from lab.paths import LabPaths
 
 # Bump when the build steps below change, so cached images are rebuilt.
-BUILD_VERSION = "6"
+BUILD_VERSION = "7"
 IMAGE_SIZE = "4G"
 # What a lab node needs before any role runs: boot (systemd, udev, kernel), remote access
 # (ssh, python3 and python3-apt for Ansible's apt module), and network checks.
@@ -41,19 +48,37 @@ BASE_PACKAGES = (
     "iputils-ping",
     "procps",
     "less",
+    # update-grub (grub-mkconfig) for VMs booted through the firmware; no grub-install or EFI binaries:
+    # the boot loader itself is on the EFI system partition image the host builds (build_esp).
+    "grub2-common",
 )
 # Booted directly: the initrd must carry the virtio drivers for the root disk.
 INITRD_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "crc32c_generic", "ext4")
+ROOT_LABEL = "labroot"  # the root filesystem's label; the ESP's GRUB finds the root disk by it
 USER_NIC_MAC = "52:54:00:12:34:56"  # every VM has its own user network, so one MAC serves all
 GUEST_APT_SOURCE = "deb [trusted=yes] http://10.0.2.100/ ./\n"
 
+# The qemu fw_cfg item that carries a firmware-booted VM's settings (no -append there).
+FW_CFG_NAME = "opt/pouch-ansible/lab"
+
 GUEST_SETUP = """\
 #!/bin/sh
-# Per-VM settings from the kernel command line, applied at every boot (idempotent):
+# Per-VM settings, applied at every boot (idempotent):
 # lab.hostname=NAME lab.private_ip=ADDR/PREFIX lab.private_mac=MAC
+# from the kernel command line (direct boot), else from qemu's fw_cfg item @FW_CFG_NAME@ (a VM
+# booted through the firmware and GRUB, whose command line comes from the VM's own grub.cfg).
 set -eu
+settings=$(cat /proc/cmdline)
+case " $settings " in
+  *" lab.hostname="*) ;;
+  *)
+    fwcfg=/sys/firmware/qemu_fw_cfg/by_name/@FW_CFG_NAME@/raw
+    [ -e "$fwcfg" ] || modprobe -q qemu_fw_cfg || true
+    if [ -r "$fwcfg" ]; then settings=$(cat "$fwcfg"); fi
+    ;;
+esac
 host="" ip="" mac=""
-for arg in $(cat /proc/cmdline); do
+for arg in $settings; do
   case "$arg" in
     lab.hostname=*) host="${arg#lab.hostname=}" ;;
     lab.private_ip=*) ip="${arg#lab.private_ip=}" ;;
@@ -83,7 +108,7 @@ fi
 for type in ed25519 ecdsa; do
   [ -e "/etc/ssh/ssh_host_${type}_key" ] || ssh-keygen -q -t "$type" -N "" -f "/etc/ssh/ssh_host_${type}_key"
 done
-"""
+""".replace("@FW_CFG_NAME@", FW_CFG_NAME)
 
 GUEST_SETUP_UNIT = """\
 [Unit]
@@ -112,6 +137,63 @@ LinkLocalAddressing=no
 IPv6AcceptRA=no
 """
 
+# /etc/default/grub of the image, read by `update-grub` in a VM. A VM booted through the firmware
+# gets its kernel command line from here, as a real server does; GRUB_DISABLE_LINUX_UUID keeps
+# root=/dev/vda, the device fstab names.
+GRUB_DEFAULTS = """\
+# The lab's GRUB settings (lab/image.py). Only VMs booted through the firmware (`lab up --boot
+# firmware`) read /boot/grub/grub.cfg: edit this file, run update-grub, reboot.
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_LINUX_UUID=true
+GRUB_DISABLE_RECOVERY=true
+GRUB_DISABLE_OS_PROBER=true
+"""
+
+# The image's first /boot/grub/grub.cfg (grub-mkconfig cannot probe the root device in the build
+# chroot): the same entry `update-grub` writes from GRUB_DEFAULTS in a booted VM.
+INITIAL_GRUB_CFG = """\
+# Written by the lab's image build (lab/image.py); `update-grub` in the VM replaces it.
+set default=0
+set timeout=1
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+menuentry 'Debian GNU/Linux' {
+\tinsmod ext2
+\tsearch --no-floppy --label --set=root @ROOT_LABEL@
+\techo 'Loading Linux @KERNEL_VERSION@ ...'
+\tlinux /boot/vmlinuz-@KERNEL_VERSION@ root=/dev/vda ro console=ttyS0
+\techo 'Loading initial ramdisk ...'
+\tinitrd /boot/initrd.img-@KERNEL_VERSION@
+}
+"""
+
+# The ESP's GRUB (grub-mkstandalone: every module in a memdisk, this config as its grub.cfg) finds
+# the root filesystem by its label and hands over to the grub.cfg there.
+ESP_GRUB_CFG = f"""\
+serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+search --no-floppy --label --set=root {ROOT_LABEL}
+if [ -e /boot/grub/grub.cfg ]; then
+  configfile /boot/grub/grub.cfg
+fi
+echo "lab ESP: no /boot/grub/grub.cfg on a filesystem labelled {ROOT_LABEL} (root=$root)"
+"""
+ESP_VERSION = "1"  # bump when build_esp's steps change
+ESP_SIZE_KIB = 16384
+GRUB_EFI_DIR = Path("/usr/lib/grub/x86_64-efi")  # Debian package grub-efi-amd64-bin
+# UEFI firmware (Debian package ovmf; the build without Secure Boot or SMM, for `-machine pc`): the
+# code read-only, the variable store copied per VM.
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+
 # Timers and services that would start apt, fsck or wait-for-network work in the middle of a run.
 MASKED_UNITS = (
     "apt-daily.timer",
@@ -133,6 +215,11 @@ class BaseImage:
     def in_dir(cls, image_dir: Path) -> BaseImage:
         return cls(image_dir / "base.raw", image_dir / "vmlinuz", image_dir / "initrd.img")
 
+    @property
+    def esp(self) -> Path:
+        """The EFI system partition image firmware-booted VMs start from (``build_esp``)."""
+        return self.disk.parent / "esp.img"
+
     def exists(self) -> bool:
         return all(p.exists() for p in (self.disk, self.kernel, self.initrd))
 
@@ -147,6 +234,9 @@ def inputs_digest(pubkey: str, mirror: str, codename: str) -> str:
         "user_nic": USER_NIC_NETWORK,
         "masked": MASKED_UNITS,
         "apt_source": GUEST_APT_SOURCE,
+        "grub_defaults": GRUB_DEFAULTS,
+        "initial_grub_cfg": INITIAL_GRUB_CFG,
+        "root_label": ROOT_LABEL,
         "size": IMAGE_SIZE,
         "pubkey": pubkey,
         "mirror": mirror,
@@ -237,10 +327,37 @@ def _configure_rootfs(rootfs: Path, pubkey: str, log: Path) -> None:
     # From now on the initrd is fixed: a rebuild inside a guest under TCG takes minutes.
     conf = etc / "initramfs-tools/update-initramfs.conf"
     conf.write_text(conf.read_text().replace("update_initramfs=yes", "update_initramfs=no"))
+    _write_grub_config(rootfs)
     _in_chroot(
         "systemctl enable", rootfs, ["systemctl", "enable", "systemd-networkd", "lab-guest-setup"], log
     )
     _in_chroot("systemctl mask", rootfs, ["systemctl", "mask", *MASKED_UNITS], log)
+
+
+def _write_grub_config(rootfs: Path) -> None:
+    """/etc/default/grub and a first /boot/grub/grub.cfg for the image's (newest) kernel."""
+    kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise LabError(f"base image build: no kernel in {rootfs / 'boot'}")
+    version = kernels[-1].name.removeprefix("vmlinuz-")
+    (rootfs / "etc/default/grub").write_text(GRUB_DEFAULTS)
+    grub_dir = rootfs / "boot/grub"
+    grub_dir.mkdir(parents=True, exist_ok=True)
+    (grub_dir / "grub.cfg").write_text(
+        INITIAL_GRUB_CFG.replace("@ROOT_LABEL@", ROOT_LABEL).replace("@KERNEL_VERSION@", version)
+    )
+
+
+def image_is_current(paths: LabPaths) -> bool:
+    """Whether ``build_image`` would reuse the cached base image (no rebuild under running VMs)."""
+    image = BaseImage.in_dir(paths.image_dir)
+    stamp = paths.image_dir / "stamp"
+    pubkey = paths.ssh_key.with_suffix(".pub")
+    if not (image.exists() and stamp.exists() and pubkey.exists()):
+        return False
+    codename = host_codename()
+    digest = inputs_digest(pubkey.read_text().strip(), debootstrap_mirror(codename), codename)
+    return stamp.read_text() == digest
 
 
 def build_image(paths: LabPaths, rebuild: bool = False, mirror: str | None = None) -> BaseImage:
@@ -282,15 +399,79 @@ def build_image(paths: LabPaths, rebuild: bool = False, mirror: str | None = Non
             raise LabError("base image build: no kernel or initrd in the rootfs's /boot", log)
         shutil.copyfile(kernels[-1], work / "vmlinuz")
         shutil.copyfile(initrds[-1], work / "initrd.img")
-        run_logged(
-            "mkfs.ext4",
-            ["mkfs.ext4", "-q", "-F", "-L", "labroot", "-d", str(rootfs), str(work / "base.raw"), IMAGE_SIZE],
-            log,
-            "base image build",
-        )
+        mkfs = ["mkfs.ext4", "-q", "-F", "-L", ROOT_LABEL, "-d", str(rootfs), str(work / "base.raw")]
+        run_logged("mkfs.ext4", [*mkfs, IMAGE_SIZE], log, "base image build")
         for part in (image.disk, image.kernel, image.initrd):
             (work / part.name).replace(part)
         stamp.write_text(digest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return image
+
+
+def esp_inputs_digest() -> str:
+    """What the ESP image is made of: its config and steps, and the host's GRUB EFI build."""
+    grub = hashlib.sha256()
+    for name in ("kernel.img", "modinfo.sh", "moddep.lst"):
+        grub.update((GRUB_EFI_DIR / name).read_bytes())
+    inputs = {
+        "esp_version": ESP_VERSION,
+        "config": ESP_GRUB_CFG,
+        "size_kib": ESP_SIZE_KIB,
+        "grub": grub.hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def build_esp(image: BaseImage, log: Path) -> Path:
+    """The EFI system partition image beside the base image (cached; rebuilt when its inputs change).
+
+    A FAT filesystem made with mtools (no loop mount) holding /EFI/BOOT/BOOTX64.EFI: GRUB built by
+    grub-mkstandalone with every x86_64-efi module in its memdisk and ESP_GRUB_CFG as its config.
+    Firmware-booted VMs share it read-only. Seconds to build.
+    """
+    require_tools("grub-mkstandalone", "mformat", "mmd", "mcopy")
+    if not (GRUB_EFI_DIR / "modinfo.sh").exists():
+        raise LabError(
+            f"GRUB's EFI modules ({GRUB_EFI_DIR}) are missing: install the Debian package "
+            "grub-efi-amd64-bin (`make deps` or scripts/install-system-deps)"
+        )
+    stamp = image.esp.with_name("esp.stamp")
+    digest = esp_inputs_digest()
+    if image.esp.exists() and stamp.exists() and stamp.read_text() == digest:
+        return image.esp
+    image.esp.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(f"EFI system partition build {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    # A private work dir, renamed into place at the end: concurrent `lab up`s never see half an image.
+    work = Path(tempfile.mkdtemp(prefix="esp-build-", dir=image.esp.parent))
+    try:
+        config = work / "grub.cfg"
+        config.write_text(ESP_GRUB_CFG)
+        efi = work / "BOOTX64.EFI"
+        mkstandalone = ["grub-mkstandalone", "-O", "x86_64-efi", "--directory", str(GRUB_EFI_DIR)]
+        # No locales, fonts or themes (serial console only); the config becomes the memdisk's grub.cfg.
+        mkstandalone += [
+            "--locales=",
+            "--fonts=",
+            "--themes=",
+            "-o",
+            str(efi),
+            f"boot/grub/grub.cfg={config}",
+        ]
+        run_logged("grub-mkstandalone", mkstandalone, log, "EFI system partition build")
+        esp = work / "esp.img"
+        with esp.open("wb") as f:
+            f.truncate(ESP_SIZE_KIB * 1024)
+        for step, argv in (
+            ("mformat", ["mformat", "-i", str(esp), "-v", "LABESP", "::"]),
+            ("mmd", ["mmd", "-i", str(esp), "::/EFI", "::/EFI/BOOT"]),
+            ("mcopy", ["mcopy", "-i", str(esp), str(efi), "::/EFI/BOOT/BOOTX64.EFI"]),
+        ):
+            run_logged(step, argv, log, "EFI system partition build")
+        esp.replace(image.esp)
+        (work / "stamp").write_text(digest)
+        (work / "stamp").replace(stamp)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return image.esp

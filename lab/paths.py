@@ -39,6 +39,11 @@ class LabPaths:
         return self.root / "registry"
 
     @property
+    def ca_dir(self) -> Path:
+        """The lab CA (lab/tlsca.py): ca.crt is what nodes trust for the lab registry's TLS twin."""
+        return self.root / "ca"
+
+    @property
     def testimages_dir(self) -> Path:
         return self.root / "testimages"
 

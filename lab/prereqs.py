@@ -17,9 +17,10 @@ from lab.artifacts import (
     pouch_archive,
     pouch_builds,
     pouch_missing_reason,
+    upgrade_from_archive,
 )
 from lab.errors import LabError
-from lab.image import BaseImage
+from lab.image import GRUB_EFI_DIR, OVMF_CODE, OVMF_VARS, BaseImage
 from lab.paths import LabPaths
 
 # program -> Debian package that provides it
@@ -39,10 +40,35 @@ LAB_PROGRAMS = {
 }
 
 
+# What booting through the firmware (`lab up --boot firmware`) needs besides LAB_PROGRAMS.
+FIRMWARE_PROGRAMS = {
+    "grub-mkstandalone": "grub-common",
+    "mformat": "mtools",
+    "mmd": "mtools",
+    "mcopy": "mtools",
+}
+FIRMWARE_FILES = {
+    OVMF_CODE: "ovmf",
+    OVMF_VARS: "ovmf",
+    GRUB_EFI_DIR / "modinfo.sh": "grub-efi-amd64-bin",
+}
+
+
 def missing_programs() -> list[str]:
     return [
         f"{prog} (Debian package {pkg})" for prog, pkg in LAB_PROGRAMS.items() if shutil.which(prog) is None
     ]
+
+
+def firmware_missing() -> list[str]:
+    """What a firmware-booted VM needs (OVMF, GRUB's EFI build, mtools) and this machine lacks."""
+    missing = [
+        f"{prog} (Debian package {pkg})"
+        for prog, pkg in FIRMWARE_PROGRAMS.items()
+        if shutil.which(prog) is None
+    ]
+    missing += [f"{path} (Debian package {pkg})" for path, pkg in FIRMWARE_FILES.items() if not path.exists()]
+    return missing
 
 
 def mirror_problem(timeout: float = 10.0) -> str | None:
@@ -111,13 +137,13 @@ REQUIREMENTS = {
     "dragonfly_archive": lambda: archive_missing(
         dragonfly_archive(), "DRAGONFLY_ARCHIVE", "Dragonfly 1.x binary archive (supernode, dfget, dfdaemon)"
     ),
-    # The OLD archive molecule/upgrade starts from; POUCH_ARCHIVE is the new one.
+    # A scenario whose platforms set `boot: firmware` (OVMF, GRUB's EFI build, mtools on this machine).
+    "lab_firmware_boot": lambda: "; ".join(firmware_missing()) or None,
+    # The archive molecule/upgrade starts from (the release by default); POUCH_ARCHIVE is the new one.
     "pouch_upgrade_from_archive": lambda: archive_missing(
-        (Path(os.environ["POUCH_UPGRADE_FROM_ARCHIVE"]), "POUCH_UPGRADE_FROM_ARCHIVE")
-        if os.environ.get("POUCH_UPGRADE_FROM_ARCHIVE")
-        else None,
+        upgrade_from_archive(),
         "POUCH_UPGRADE_FROM_ARCHIVE",
-        "older pouch binary archive than POUCH_ARCHIVE, named pouch-<version>-linux-amd64.tar.gz,",
+        "pouch binary archive to upgrade from (another build than POUCH_ARCHIVE)",
     ),
 }
 

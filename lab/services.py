@@ -1,7 +1,11 @@
 """The lab's shared services on 127.0.0.1: the apt repository's HTTP server and the OCI registry.
 
-One pair serves every group of VMs. Ports are picked free (or fixed with ``LAB_REPO_PORT`` /
-``LAB_REGISTRY_PORT``) and kept in the state dir, so VMs started later reach the same services.
+One set serves every group of VMs. The registry's storage is served twice: over plain HTTP (guests:
+10.0.2.101:5000, for builds and tools configured with insecure-registries) and over TLS with a
+certificate from the lab CA (guests: 10.0.2.101:5443), which the 1.3.0 release, pulling over HTTPS
+only, can use once the node trusts ``.lab/ca/ca.crt``. Ports are picked free (or fixed with
+``LAB_REPO_PORT`` / ``LAB_REGISTRY_PORT``) and kept in the state dir, so VMs started later reach the
+same services.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab.aptrepo import build_repo
 from lab.errors import LabError
@@ -19,6 +24,7 @@ from lab.paths import REPO_ROOT, LabPaths
 from lab.procs import free_tcp_port, spawn_detached, stop_tracked, tcp_port_is_free, tracked_pid
 from lab.registry import Registry, RegistryError
 from lab.testimages import TestImageError, build_test_images
+from lab.tlsca import CaError, LabCa, ServerCert
 
 HTTP_MARKER = "lab.httpserve"
 
@@ -27,6 +33,7 @@ HTTP_MARKER = "lab.httpserve"
 class SharedServices:
     repo_port: int
     registry_port: int
+    registry_tls_port: int
 
     @property
     def repo_url(self) -> str:
@@ -54,8 +61,20 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _registry(paths: LabPaths) -> Registry:
-    return Registry(paths.registry_dir, port=_env_port("LAB_REGISTRY_PORT"), log_dir=paths.logs)
+# Guests reach the registry's TLS twin at this address: its certificate names this IP (and 127.0.0.1).
+REGISTRY_TLS_GUEST_IP = "10.0.2.101"
+
+
+def _registry(paths: LabPaths, port: int | None = None) -> Registry:
+    return Registry(paths.registry_dir, port=port, log_dir=paths.logs)
+
+
+def _tls_twin(paths: LabPaths, cert: ServerCert | None = None, ca_file: Path | None = None) -> Registry:
+    """The registry's TLS twin: the same storage, over HTTPS with ``cert`` (needed only to start it)."""
+    return Registry(
+        paths.registry_dir / "tls", log_dir=paths.logs / "registry-tls", tls=cert, ca_file=ca_file,
+        storage=_registry(paths).storage,
+    )  # fmt: skip
 
 
 def _http_pidfile(paths: LabPaths):
@@ -69,10 +88,13 @@ def _http_portfile(paths: LabPaths):
 def running_services(paths: LabPaths) -> SharedServices | None:
     """The shared services if both run (and this state dir started them)."""
     pid = tracked_pid(_http_pidfile(paths), HTTP_MARKER)
-    registry = Registry(paths.registry_dir, log_dir=paths.logs)
-    if pid is None or not registry.is_running() or not _http_portfile(paths).exists():
+    registry = _registry(paths)
+    tls_twin = _tls_twin(paths)
+    if pid is None or not _http_portfile(paths).exists():
         return None
-    return SharedServices(int(_http_portfile(paths).read_text()), registry.port)
+    if not registry.is_running() or not tls_twin.is_running():
+        return None
+    return SharedServices(int(_http_portfile(paths).read_text()), registry.port, tls_twin.port)
 
 
 def _start_http(paths: LabPaths, root: str) -> int:
@@ -114,19 +136,24 @@ def start_services(paths: LabPaths) -> tuple[SharedServices, bool]:
     stop_services(paths)  # a half-started pair from an earlier run
     try:
         repo_port = _start_http(paths, str(repo.root))
-        registry = _registry(paths)
+        registry = _registry(paths, _env_port("LAB_REGISTRY_PORT"))
         registry.start()
         for image in images:
             registry.push(image)
-    except RegistryError as exc:
+        ca = LabCa(paths.ca_dir)
+        cert = ca.server_cert("lab-registry", [REGISTRY_TLS_GUEST_IP, "127.0.0.1"])
+        tls_twin = _tls_twin(paths, cert, ca.cert)
+        tls_twin.start()
+    except (RegistryError, CaError) as exc:
         stop_services(paths)
         raise LabError(f"local registry: {exc}") from exc
     except BaseException:
         stop_services(paths)
         raise
-    return SharedServices(repo_port, registry.port), True
+    return SharedServices(repo_port, registry.port, tls_twin.port), True
 
 
 def stop_services(paths: LabPaths) -> None:
     stop_tracked(_http_pidfile(paths), HTTP_MARKER)
-    Registry(paths.registry_dir, log_dir=paths.logs).stop()
+    _tls_twin(paths).stop()
+    _registry(paths).stop()

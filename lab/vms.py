@@ -1,10 +1,17 @@
 """Groups of lab VMs: qemu under software emulation, one qcow2 overlay each over the shared base image.
 
 Every VM has two NICs. The first is qemu user networking with ``restrict=on`` (nothing leaves this
-machine): SSH forwarded from 127.0.0.1, and two guest forwards that run a per-connection relay to
-the shared services (10.0.2.100:80 the apt repository, 10.0.2.101:5000 the registry). The second
-NIC is a ``dgram`` socket to the group's UDP hub (lab.hub): the private VM-to-VM network.
+machine): SSH forwarded from 127.0.0.1, and guest forwards that run a per-connection relay to the
+shared services (10.0.2.100:80 the apt repository, 10.0.2.101:5000 the registry, 10.0.2.101:5443
+the same registry over TLS). The second NIC is a ``dgram`` socket to the group's UDP hub (lab.hub):
+the private VM-to-VM network.
 Groups (the default lab, one per molecule scenario) are independent; they share the services.
+
+Two boot modes (``VmSpec.boot``). ``direct``: qemu loads the image's kernel and initrd itself
+(``-kernel``/``-initrd``/``-append``), fastest. ``firmware``: OVMF (UEFI) starts GRUB from the
+shared EFI system partition image, and GRUB boots what the VM's own /boot/grub/grub.cfg says, so
+editing /etc/default/grub, ``update-grub`` and a reboot change the kernel command line as on a real
+server. The per-VM settings then travel in a qemu fw_cfg item instead of the command line.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.image import USER_NIC_MAC, BaseImage
+from lab.image import FW_CFG_NAME, OVMF_CODE, OVMF_VARS, USER_NIC_MAC, BaseImage, build_esp
 from lab.paths import REPO_ROOT, LabPaths
+from lab.prereqs import firmware_missing
 from lab.procs import (
     free_tcp_port,
     free_udp_port,
@@ -39,12 +47,15 @@ from lab.services import SharedServices
 QEMU = "qemu-system-x86_64"
 REPO_GUEST_ADDRESS = "10.0.2.100"
 REGISTRY_GUEST_ADDRESS = "10.0.2.101:5000"
+REGISTRY_TLS_GUEST_ADDRESS = "10.0.2.101:5443"  # the same images over TLS (lab/services.py)
 PRIVATE_NET = "10.77.0"
 PRIVATE_FIRST_HOST = 11
 HUB_MARKER = "lab.hub"
 MEMORY_MB = int(os.environ.get("LAB_VM_MEMORY_MB", "1536"))
 # Generous: on a loaded 2-core machine several VMs booting at once took over 6 minutes.
 SSH_TIMEOUT = float(os.environ.get("LAB_SSH_TIMEOUT", "900"))
+BOOT_MODES = ("direct", "firmware")
+ESP_PCI_SLOT = "0x1f"  # the last slot: the root disk, probed first, stays /dev/vda in the guest
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,12 @@ class VmSpec:
     index: int
     ssh_port: int
     nic_port: int  # UDP port of the private NIC
-    machine_id: str
+    machine_id: str  # given on the command line with direct boot; "" with firmware boot (systemd's own)
     # Extra kernel command line, e.g. "systemd.unified_cgroup_hierarchy=0" for the cgroup v1
-    # hierarchy that the pouch 1.3.0 release's v1 shim needs (the lab boots the kernel directly).
+    # hierarchy that the pouch 1.3.0 release's v1 shim needs (direct boot only).
     kernel_args: str = ""
+    # "direct" (qemu -kernel) or "firmware" (OVMF, GRUB, the VM's own grub.cfg); see BOOT_MODES.
+    boot: str = "direct"
 
     @property
     def private_ip(self) -> str:
@@ -66,6 +79,13 @@ class VmSpec:
     @property
     def private_mac(self) -> str:
         return f"52:54:00:77:00:{PRIVATE_FIRST_HOST + self.index:02x}"
+
+    @property
+    def lab_settings(self) -> str:
+        """What lab-guest-setup (lab/image.py) applies: on the command line, or in fw_cfg."""
+        return (
+            f"lab.hostname={self.name} lab.private_ip={self.private_ip}/24 lab.private_mac={self.private_mac}"
+        )
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,10 @@ class Group:
 
     def qemu_pidfile(self, vm: str) -> Path:
         return self.vm_dir(vm) / "qemu.pid"
+
+    def efi_vars(self, vm: str) -> Path:
+        """The VM's own UEFI variable store (firmware boot), a copy of OVMF_VARS."""
+        return self.vm_dir(vm) / "OVMF_VARS.fd"
 
     def load(self) -> tuple[int, list[VmSpec]]:
         """(hub port, VMs) as recorded by ``up``; empty when the group was never started."""
@@ -140,16 +164,32 @@ def relay(port: int) -> str:
 def qemu_argv(
     group: Group, vm: VmSpec, image: BaseImage, services: SharedServices, hub_port: int
 ) -> list[str]:
-    cmdline = " ".join(
-        [
-            "root=/dev/vda rw console=ttyS0",
-            f"systemd.machine_id={vm.machine_id}",
-            f"lab.hostname={vm.name}",
-            f"lab.private_ip={vm.private_ip}/24",
-            f"lab.private_mac={vm.private_mac}",
-            vm.kernel_args,
-        ]
-    ).strip()
+    overlay = group.vm_dir(vm.name) / "overlay.qcow2"
+    if vm.boot == "firmware":
+        # No -kernel: OVMF boots the ESP (bootindex 0), whose GRUB reads the root disk's grub.cfg.
+        # OVMF connects only the devices in the boot order, so the root disk is listed too.
+        boot = [
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={group.efi_vars(vm.name)}",
+            "-drive", f"file={overlay},if=none,id=root,format=qcow2,cache=unsafe",
+            "-device", "virtio-blk-pci,drive=root,bootindex=1",
+            "-drive", f"file={image.esp},if=none,id=esp,format=raw,readonly=on",
+            "-device", f"virtio-blk-pci,drive=esp,bootindex=0,addr={ESP_PCI_SLOT}",
+            "-fw_cfg", f"name={FW_CFG_NAME},string={vm.lab_settings}",
+        ]  # fmt: skip
+    else:
+        cmdline = " ".join(
+            [
+                "root=/dev/vda rw console=ttyS0",
+                f"systemd.machine_id={vm.machine_id}",
+                vm.lab_settings,
+                vm.kernel_args,
+            ]
+        ).strip()
+        boot = [
+            "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", cmdline,
+            "-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe",
+        ]  # fmt: skip
     user_nic = ",".join(
         [
             "user,id=usernet,model=virtio-net-pci,restrict=on",
@@ -157,6 +197,7 @@ def qemu_argv(
             f"hostfwd=tcp:127.0.0.1:{vm.ssh_port}-:22",
             f"guestfwd=tcp:{REPO_GUEST_ADDRESS}:80-{relay(services.repo_port)}",
             f"guestfwd=tcp:{REGISTRY_GUEST_ADDRESS}-{relay(services.registry_port)}",
+            f"guestfwd=tcp:{REGISTRY_TLS_GUEST_ADDRESS}-{relay(services.registry_tls_port)}",
         ]
     )
     private_nic = ",".join(
@@ -171,8 +212,7 @@ def qemu_argv(
         "-name", f"lab-{group.name}-{vm.name}",
         "-nodefaults", "-display", "none", "-monitor", "none",
         "-machine", "pc", "-accel", "tcg,tb-size=256", "-cpu", "max", "-smp", "1", "-m", str(MEMORY_MB),
-        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", cmdline,
-        "-drive", f"file={group.vm_dir(vm.name) / 'overlay.qcow2'},if=virtio,format=qcow2,cache=unsafe",
+        *boot,
         "-nic", user_nic,
         "-netdev", private_nic, "-device", f"virtio-net-pci,netdev=private,mac={vm.private_mac}",
         "-object", "rng-random,id=rng,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng",
@@ -264,18 +304,32 @@ def up_group(
     services: SharedServices,
     ssh_timeout: float = SSH_TIMEOUT,
     kernel_args: str = "",
+    boot: str = "direct",
 ) -> tuple[list[VmSpec], dict[str, float]]:
     """Boot the group's VMs in parallel and wait for SSH; returns the VMs and boot-to-SSH seconds.
 
-    On any failure everything this group started is stopped again before the error propagates.
+    ``boot`` is one of BOOT_MODES; ``kernel_args`` apply to direct boot only. On any failure
+    everything this group started is stopped again before the error propagates.
     """
+    check_boot_mode(boot, kernel_args)
     if shutil.which(QEMU) is None:
         raise LabError(f"{QEMU} is missing (Debian package qemu-system-x86; `make deps` installs it)")
     if shutil.which("qemu-img") is None:
         raise LabError("qemu-img is missing (Debian package qemu-utils; `make deps` installs it)")
+    if boot == "firmware":
+        build_esp(image, paths.logs / "esp-build.log")
     group = Group(name, paths)
     vms = [
-        VmSpec(name, vm, i, free_tcp_port(), free_udp_port(), uuid.uuid4().hex, kernel_args)
+        VmSpec(
+            name,
+            vm,
+            i,
+            free_tcp_port(),
+            free_udp_port(),
+            uuid.uuid4().hex if boot == "direct" else "",
+            kernel_args,
+            boot,
+        )
         for i, vm in enumerate(vm_names)
     ]
     hub_port = free_udp_port()
@@ -284,6 +338,8 @@ def up_group(
         _start_hub(group, hub_port, vms)
         for vm in vms:
             _create_overlay(group, vm, image)
+            if vm.boot == "firmware":
+                shutil.copyfile(OVMF_VARS, group.efi_vars(vm.name))
             argv = qemu_argv(group, vm, image, services, hub_port)
             group.console_log(vm.name).write_text("")
             group.qemu_log(vm.name).write_text(" ".join(argv) + "\n")
@@ -299,16 +355,34 @@ def up_group(
     return vms, boot_seconds
 
 
+def check_boot_mode(boot: str, kernel_args: str) -> None:
+    """Refuse a boot mode the lab does not know, and kernel arguments a firmware boot cannot take."""
+    if boot not in BOOT_MODES:
+        raise LabError(f"boot mode {boot!r}: use one of {', '.join(BOOT_MODES)}")
+    if boot == "firmware" and kernel_args.strip():
+        raise LabError(
+            f"kernel arguments {kernel_args!r} apply to direct boot only: a VM booted through the "
+            "firmware takes its command line from its own /etc/default/grub (edit GRUB_CMDLINE_LINUX, "
+            "run update-grub, reboot)"
+        )
+    if boot == "firmware":
+        missing = firmware_missing()
+        if missing:
+            raise LabError(
+                f"booting through the firmware needs: {', '.join(missing)}; install them with `make deps`"
+            )
+
+
 def reusable_group(
-    paths: LabPaths, name: str, vm_names: list[str], kernel_args: str = ""
+    paths: LabPaths, name: str, vm_names: list[str], kernel_args: str = "", boot: str = "direct"
 ) -> list[VmSpec] | None:
-    """The group's VMs if exactly these are running with these kernel arguments and answer SSH now;
-    else None (boot afresh)."""
+    """The group's VMs if exactly these are running, booted this way with these kernel arguments, and
+    answer SSH now; else None (boot afresh)."""
     group = Group(name, paths)
     _, vms = group.load()
     if [vm.name for vm in vms] != vm_names or not all(group.qemu_pid(vm.name) for vm in vms):
         return None
-    if any(vm.kernel_args != kernel_args for vm in vms):
+    if any(vm.kernel_args != kernel_args or vm.boot != boot for vm in vms):
         return None
     for vm in vms:
         if not _ssh_answers(paths, vm.ssh_port, timeout=30):

@@ -1,0 +1,55 @@
+"""The lab's shared services serve the registry's images twice: plain HTTP and TLS with the lab CA.
+
+Real programs (docker-registry, skopeo, umoci, openssl); the apt repository's content is replaced by a
+stub, since only the registry pair matters here. A test whose program is absent skips and says which.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lab import services
+from lab.aptrepo import AptRepo
+from lab.paths import LabPaths
+from lab.procs import pids_with_marker
+
+
+def catalog(url: str, context: ssl.SSLContext | None = None) -> list[str]:
+    with urllib.request.urlopen(f"{url}/v2/_catalog", timeout=10, context=context) as response:
+        return list(json.load(response)["repositories"])
+
+
+def test_the_registry_is_served_over_plain_http_and_over_tls_with_the_lab_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = [p for p in ("docker-registry", "skopeo", "umoci", "openssl") if shutil.which(p) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH")
+    paths = LabPaths(tmp_path / "state")
+    paths.ensure()
+    www = paths.repo_dir / "www"
+    www.mkdir(parents=True)
+    (www / "Release").write_text("Origin: test\n")
+    monkeypatch.setattr(services, "build_repo", lambda _paths: AptRepo(www))
+    started, _ = services.start_services(paths)
+    try:
+        assert services.running_services(paths) == started
+        plain = catalog(f"http://127.0.0.1:{started.registry_port}")
+        ca = ssl.create_default_context(cafile=str(paths.ca_dir / "ca.crt"))
+        assert catalog(f"https://127.0.0.1:{started.registry_tls_port}", ca) == plain
+        assert "library/busybox" in plain
+        # A client that does not trust the lab CA is refused.
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            catalog(f"https://127.0.0.1:{started.registry_tls_port}", ssl.create_default_context())
+        assert (paths.ca_dir / "ca.key").stat().st_mode & 0o077 == 0
+    finally:
+        services.stop_services(paths)
+    assert services.running_services(paths) is None
+    assert not pids_with_marker(str(paths.root)), "a registry outlived stop_services"
