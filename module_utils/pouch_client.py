@@ -210,6 +210,35 @@ def _error_message(body: bytes) -> str:
     return text
 
 
+# Registry TLS failures as the daemons word them (Go's crypto/x509 and net/http), with what fixes them.
+_PULL_ERROR_HINTS = (
+    (
+        ("certificate signed by unknown authority", "failed to verify certificate"),
+        "the daemon does not trust the registry's TLS certificate: install the CA that issued it in the "
+        "node's trust store (roles/pouchd: pouchd_registry_ca_certs) and restart the daemon",
+    ),
+    (
+        ("certificate is valid for", "certificate is not valid for"),
+        "the registry's TLS certificate does not name the address pulled from: reissue it with that "
+        "name or IP address, or pull through a name it holds",
+    ),
+    (
+        ("server gave HTTP response to HTTPS client",),
+        "the registry speaks plain HTTP and the daemon pulls over HTTPS: serve the registry over TLS "
+        "(the pouch 1.3.0 release has no insecure-registries), or list it in the daemon's "
+        "insecure-registries (roles/pouchd: pouchd_insecure_registries, master builds)",
+    ),
+)
+
+
+def pull_error_hint(message: str) -> str:
+    """' (cause and fix)' when ``message`` is a registry TLS failure we recognise, else ''."""
+    for needles, hint in _PULL_ERROR_HINTS:
+        if any(needle in message for needle in needles):
+            return f" ({hint})"
+    return ""
+
+
 class PouchClient:
     """One keep-alive connection to the daemon; paths are given without the /vX.Y prefix."""
 
@@ -433,12 +462,20 @@ class PouchClient:
             raise
         except PouchError as exc:
             raise PouchPullError(
-                f"pulling {reference}: {exc}", status=exc.status, method="POST", path=path
+                f"pulling {reference}: {exc}{pull_error_hint(str(exc))}",
+                status=exc.status,
+                method="POST",
+                path=path,
             ) from exc
         events = parse_json_stream(data.decode(errors="replace"))
         error = stream_error(events)
         if error:
-            raise PouchPullError(f"pulling {reference} failed: {error}", status=200, method="POST", path=path)
+            raise PouchPullError(
+                f"pulling {reference} failed: {error}{pull_error_hint(error)}",
+                status=200,
+                method="POST",
+                path=path,
+            )
         return events
 
     def list_images(self, reference_filter: str | None = None) -> list[dict[str, Any]]:

@@ -8,10 +8,19 @@ variables to set, or fails when a named archive is broken (a checksum mismatch i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from lab.artifacts import ArtifactError, PouchBuild, pouch_builds, pouch_missing_reason
+from lab.artifacts import (
+    ArtifactError,
+    PouchBuild,
+    build_from_archive,
+    pouch_archive,
+    pouch_builds,
+    pouch_missing_reason,
+)
+from lab.prereqs import requirement_missing
 
 
 @dataclass(frozen=True)
@@ -53,3 +62,17 @@ def header_lines() -> list[str]:
         else:
             lines.append(f"  no usable pouch build: {build.reason}")
     return ["pouch builds:", *lines]
+
+
+def archive_without_insecure_registries() -> tuple[Path, PouchBuild]:
+    """The release's archive (lab/artifacts.py: POUCH_ARCHIVE, else the 1.3.0 release in the test
+    artifacts) and its build, when that build lacks insecure-registries; else skip saying why."""
+    reason = requirement_missing("pouch_archive:release")
+    if reason:
+        pytest.skip(reason)
+    found = pouch_archive("release")
+    assert found is not None
+    build = build_from_archive(*found)
+    if build.capabilities()["insecure_registries"]:
+        pytest.skip(f"{found[0]} ({found[1]}) has insecure-registries: this test needs a build without it")
+    return found[0], build

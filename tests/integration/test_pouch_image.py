@@ -29,6 +29,9 @@ from resource_harness import (
     uniq,
 )
 
+from lab.registry import Registry
+from lab.tlsca import LabCa
+
 MODULE = "pouch_image"
 
 
@@ -98,6 +101,35 @@ def test_failed_pull_keeps_the_old_image(daemon: Daemon) -> None:
         assert image_id(daemon, reference) == before
     finally:
         remove_images(daemon, reference)
+
+
+def test_registry_tls_failures_name_the_cause_and_the_fix(
+    pouch_daemon: Daemon, registry: dict[str, tuple[str, dict[str, str]]], tmp_path: Path
+) -> None:
+    """A registry whose CA pouchd does not trust, and one that speaks plain HTTP to a pouchd without
+    it in insecure-registries (every test pouchd: the release has no such setting): each pull fails,
+    saying why and what to do; nothing is pulled."""
+    untrusted_ca = LabCa(tmp_path / "ca", name="pouch-ansible untrusted test CA").ensure()
+    untrusted = Registry(
+        tmp_path / "registry",
+        tls=untrusted_ca.server_cert("untrusted", ["127.0.0.1"]),
+        ca_file=untrusted_ca.cert,
+    )
+    untrusted.start()
+    try:
+        reference = f"{untrusted.address}/library/busybox:latest"
+        (result,) = run(pouch_daemon, {"name": reference})
+        failed(result, f"pulling {reference}")
+        assert "the daemon does not trust the registry's TLS certificate" in result["msg"], result["msg"]
+        assert "pouchd_registry_ca_certs" in result["msg"], result["msg"]
+        assert image_id(pouch_daemon, reference) is None
+    finally:
+        untrusted.stop()
+    plain_reference = registry["plain"][1]["latest"]
+    (result,) = run(pouch_daemon, {"name": plain_reference})
+    failed(result, f"pulling {plain_reference}")
+    assert "the registry speaks plain HTTP and the daemon pulls over HTTPS" in result["msg"], result["msg"]
+    assert image_id(pouch_daemon, plain_reference) is None
 
 
 def test_tag_with_repository(daemon: Daemon) -> None:

@@ -17,6 +17,7 @@ from lab.ansible_env import ansible_command, ansible_env
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SHA = "a" * 64
+FIRST_PLAY = "Check every node's inputs and the pouchd build before anything is installed"
 
 
 def run_site(tmp_path: Path, extra: dict) -> subprocess.CompletedProcess[str]:
@@ -77,10 +78,45 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("extra", "expected"), BAD_INPUTS)
 def test_bad_input_stops_site_in_its_first_play(tmp_path: Path, extra: dict, expected: str) -> None:
     play, message, ran = failure(run_site(tmp_path, extra))
-    assert play == "Check every node's inputs before anything changes"
+    assert play == FIRST_PLAY
     assert expected in message, message
     # Nothing but fact gathering and the read-only checks ran (the offline bundle's read-only
     # include is listed, skipped: no pouch_bundle_url here).
     assert ran[0] == "Gathering Facts", ran
     read_only = ("Check pouchd", "pouchd : ", "Point the artifact variables at the offline bundle")
     assert all(name.startswith(read_only) for name in ran[1:]), ran
+
+
+def test_a_setting_the_build_lacks_stops_site_in_its_first_play(tmp_path: Path) -> None:
+    """The release archive's pouchd, unpacked in a download cache here, is asked what it supports:
+    insecure-registries stops the run in the first play, naming the setting, the build and the way out."""
+    from pouch_builds import archive_without_insecure_registries
+
+    archive, build = archive_without_insecure_registries()
+    sha256 = (archive.parent / (archive.name + ".sha256")).read_text().split()[0]
+    cache = tmp_path / "cache"
+    play, message, ran = failure(
+        run_site(
+            tmp_path,
+            {
+                "pouchd_archive_src": str(archive),
+                "pouchd_archive_sha256": sha256,
+                "pouchd_cache_dir": str(cache),
+                "pouchd_insecure_registries": ["10.0.2.101:5000"],
+                # This machine has dockerd for the module tests; the run is in check mode and stops
+                # in its first play, before the removal would be planned.
+                "pouchd_remove_docker": True,
+            },
+        )
+    )
+    assert play == FIRST_PLAY
+    for part in (
+        "insecure-registries",
+        f"build {build.capabilities()['build']}",
+        "10.0.2.101:5000",
+        "over TLS",
+    ):
+        assert part in message, message
+    assert ran[-1] == "pouchd : Learn what this pouchd build supports and fit config.json to it", ran
+    # Only the download cache was written: the archive and its unpacked binaries.
+    assert sorted(p.name for p in cache.iterdir()) == [f"pouch-{sha256[:16]}", f"pouch-{sha256[:16]}.tar.gz"]

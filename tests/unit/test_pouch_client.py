@@ -423,3 +423,30 @@ def test_request_refuses_a_json_body_and_an_upload_together(tmp_path: Path) -> N
     client = client_mod.PouchClient(client_mod.ConnectionSettings(host=f"unix://{tmp_path}/none.sock"))
     with (tmp_path / "f").open("wb+") as handle, pytest.raises(ValueError, match="not both"):
         client.request("POST", "/images/load", body={}, upload=handle)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            'Head "https://10.0.2.101:5443/v2/": x509: certificate signed by unknown authority',
+            "does not trust the registry's TLS certificate",
+        ),
+        (
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+            "pouchd_registry_ca_certs",
+        ),
+        (
+            "x509: certificate is valid for 127.0.0.1, not 10.0.2.101",
+            "does not name the address pulled from",
+        ),
+        ("http: server gave HTTP response to HTTPS client", "the registry speaks plain HTTP"),
+        ("manifest unknown", ""),
+    ],
+)
+def test_pull_error_hint_names_the_cause_and_the_fix(message: str, expected: str) -> None:
+    hint = client_mod.pull_error_hint(message)
+    if expected:
+        assert hint.startswith(" (") and expected in hint, hint
+    else:
+        assert hint == ""
