@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-IMAGE = "10.0.2.101:5000/library/busybox:latest"
+IMAGE = "10.0.2.101:5443/library/busybox:latest"  # the lab registry over TLS (lab inventory)
 RECORD = "/root/faults-record.json"
 
 

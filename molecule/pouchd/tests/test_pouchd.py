@@ -1,5 +1,5 @@
 """A lab VM after the pouchd role (and its prerequisite roles): the daemon, its socket and config,
-containers with every runtime, lxcfs inside a container, a pull from the lab registry, and
+containers with every runtime, lxcfs inside a container, a pull from the lab registry over TLS, and
 containers that survived a pouchd restart (recorded by side_effect.yml)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-REGISTRY = "10.0.2.101:5000"
+REGISTRY = "10.0.2.101:5443"  # the lab registry over TLS, trusted through the lab CA
 IMAGE = f"{REGISTRY}/library/busybox:latest"
 SOCKET = "/var/run/pouchd.sock"
 RESTART_RECORD = "/root/pouchd-restart-check.json"
@@ -56,8 +56,17 @@ def test_config_holds_every_setting(host) -> None:
     bridge = config["network-config"]["bridge-config"]
     assert bridge["iptables"] is True and bridge["ipforward"] is True
     assert config["enable-lxcfs"] is True and config["lxcfs-home"] == "/var/lib/lxc/lxcfs"
-    assert config["insecure-registries"] == [REGISTRY]
-    assert not any("://" in entry for entry in config["registry-mirrors"] + config["insecure-registries"])
+    # No plain-HTTP registry: the lab's is reached over TLS (the settings the release can honour).
+    assert config.get("insecure-registries", []) == []
+    assert not any("://" in entry for entry in config.get("registry-mirrors", []))
+
+
+def test_the_lab_ca_is_in_the_trust_store(host) -> None:
+    installed = host.file("/usr/local/share/ca-certificates/pouch-ansible-pouch-lab.crt")
+    assert (installed.user, installed.mode) == ("root", 0o644)
+    pem = installed.content_string.strip()
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    assert pem in host.file("/etc/ssl/certs/ca-certificates.crt").content_string
 
 
 def test_info_reports_snapshotter_runtimes_and_registry(host) -> None:

@@ -1,12 +1,14 @@
 """A lab VM provisioned with the released pouch 1.3.0: the build, the cgroup v1 hierarchy it needs,
-a container's memory limit seen from inside it and through lxcfs, and a container run by the CLI."""
+a pull from the lab registry over TLS, a container's memory limit seen from inside it and through
+lxcfs, and a container run by the CLI."""
 
 from __future__ import annotations
 
 import json
 
 RELEASE_BUILD = "37051654"
-IMAGE = "docker.io/library/busybox:latest"
+REGISTRY = "10.0.2.101:5443"  # the lab registry over TLS
+IMAGE = f"{REGISTRY}/library/busybox:latest"
 LIMIT = 64 * 1024 * 1024
 MEMORY_LIMIT_FILE = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
 
@@ -28,11 +30,17 @@ def test_config_holds_only_keys_the_release_has(host) -> None:
 
 
 def test_registry_ca_is_in_the_trust_store(host) -> None:
-    installed = host.file("/usr/local/share/ca-certificates/pouch-ansible-release-test.crt")
+    installed = host.file("/usr/local/share/ca-certificates/pouch-ansible-pouch-lab.crt")
     assert installed.mode == 0o644
     pem = installed.content_string.strip()
     assert pem.startswith("-----BEGIN CERTIFICATE-----")
     assert pem in host.file("/etc/ssl/certs/ca-certificates.crt").content_string
+
+
+def test_pull_from_the_lab_registry_over_tls(host) -> None:
+    host.run(f"pouch rmi {REGISTRY}/library/busybox:v2")
+    host.check_output(f"pouch pull {REGISTRY}/library/busybox:v2")
+    assert f"{REGISTRY}/library/busybox:v2" in host.check_output("pouch images")
 
 
 def test_node_has_the_cgroup_v1_hierarchy(host) -> None:
