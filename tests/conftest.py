@@ -1,8 +1,9 @@
-"""Suite-wide scheduling for `pytest -n N --dist loadgroup` (scripts/run-tests).
+"""Suite-wide scheduling for `pytest -n N` (scripts/run-tests).
 
-The module integration tests share session daemons (a private dockerd and pouchd per worker), and
-two pouchds with iptables on would wipe each other's rules: they all run on one worker. Molecule
-scenarios, lint and unit tests spread over the workers, so VM scenarios overlap with the rest.
+The module integration tests share session daemons (a private dockerd and a pouchd per build), and
+two pouchds with iptables on would wipe each other's rules: they all run on one worker
+(WORKER_GROUPS). Molecule scenarios, lint and unit tests spread over the workers, so VM scenarios
+overlap with the rest.
 
 CI has a hard wall-clock limit. With SUITE_BUDGET_MINUTES set (scripts/run-tests sets 60 under
 CI=true), a molecule scenario is started only while the budget has its estimated duration left
@@ -23,19 +24,36 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS.parent))  # lab/, module_utils/
 sys.path.insert(0, str(TESTS))  # pouch_builds
-INTEGRATION = TESTS / "integration"
 MOLECULE = TESTS / "molecule"
 SCENARIO_START_S = 12 * 60  # a scenario needs about this long; don't start one with less left
 SCENARIO_MARGIN_S = 10 * 60  # a started scenario may run this far past the budget
 
 
-# tryfirst: xdist's worker reads the xdist_group marks in its own modifyitems hook, which pluggy would
-# otherwise call before this one (this conftest is registered earlier), and the group would be ignored.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if INTEGRATION in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("daemons"))
+# Tests that share one session resource run on one worker: the module integration tests (a private
+# dockerd and a pouchd per build; two pouchds with iptables on would wipe each other's rules) and
+# the offline-bundle tests (one bundle built and served). Keys are path prefixes under tests/.
+WORKER_GROUPS = {"integration/": "daemons", "bundle/test_bundle_source.py": "bundle"}
+
+
+def worker_group(nodeid: str) -> str | None:
+    """The group a test (by nodeid, relative to the rootdir or to tests/) runs in, if any."""
+    path = nodeid.split("::", 1)[0].removeprefix("tests/")
+    return next((group for prefix, group in WORKER_GROUPS.items() if path.startswith(prefix)), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Load scheduling that keeps each WORKER_GROUPS group on one worker, by path.
+
+    xdist's own loadgroup reads a group from an ``@group`` suffix its workers add to ``item._nodeid``;
+    pytest 9 builds nodeids from ``item._id``, so the suffix never reached the scheduler and the
+    daemon tests were spread over every worker. Grouping by path does not depend on that."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkerGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid) or nodeid
+
+    return WorkerGroupScheduling(config, log)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

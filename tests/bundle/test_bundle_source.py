@@ -26,8 +26,7 @@ import pytest
 
 from lab.ansible_env import ansible_command, ansible_env
 
-# One worker builds and serves the bundle for every test here (scripts/run-tests: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("bundle")
+# One worker builds and serves the bundle for every test here (tests/conftest.py WORKER_GROUPS).
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
