@@ -40,8 +40,10 @@ record = {}
 if os.path.exists(RECORD):
     with open(RECORD) as existing:
         record = json.load(existing)
+version = api_get("/version")
 record[sys.argv[1]] = {
-    "pouchd_version": api_get("/version")["Version"],
+    "pouchd_version": version["Version"],
+    "pouchd_build": version.get("GitCommit", "").lower(),
     "pouchd_pid": main_pid("pouch.service"),
     "lxcfs_pid": main_pid("lxcfs.service"),
     "container": {"running": state["Running"], "pid": state["Pid"], "started_at": state["StartedAt"]},

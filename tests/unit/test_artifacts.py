@@ -44,7 +44,7 @@ def make_archive(path: Path, version: str = "1.3.0", build: str = "37051654", ch
 def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "shared-artifacts"
     folder.mkdir()
-    for variable in ("POUCH_ARCHIVE", "POUCH_BIN_DIR", "DRAGONFLY_ARCHIVE"):
+    for variable in ("POUCH_ARCHIVE", "POUCH_BIN_DIR", "DRAGONFLY_ARCHIVE", "POUCH_UPGRADE_FROM_ARCHIVE"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("PA_ARTIFACTS_DIR", str(folder))
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path / "lab"))
@@ -65,6 +65,19 @@ def test_shared_builds_release_first_then_others(shared: Path) -> None:
     assert archive.name == "pouch-master-bc5839e3-linux-amd64.tar.gz" and source == str(shared)
     with pytest.raises(ValueError, match="release, master"):
         artifacts.pouch_archive("nightly")
+
+
+def test_upgrade_goes_from_the_release_to_master_unless_told(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = make_archive(shared / "pouch-1.3.0-linux-amd64.tar.gz")
+    master = make_archive(shared / "pouch-master-bc5839e3-linux-amd64.tar.gz", build="bc5839e3")
+    assert artifacts.upgrade_from_archive() == (release, str(shared))
+    env = artifacts.archive_environment("master")
+    assert (env["POUCH_UPGRADE_FROM_ARCHIVE"], env["POUCH_ARCHIVE"]) == (str(release), str(master))
+    mine = make_archive(tmp_path / "mine" / "pouch-1.2.0-linux-amd64.tar.gz", version="1.2.0")
+    monkeypatch.setenv("POUCH_UPGRADE_FROM_ARCHIVE", str(mine))
+    assert artifacts.upgrade_from_archive() == (mine, "POUCH_UPGRADE_FROM_ARCHIVE")
 
 
 def test_explicit_variables_win(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""A lab VM after playbooks/upgrade.yml took it from the OLD pouch archive to the NEW one.
+"""A lab VM after playbooks/upgrade.yml took it from one pouch archive (the 1.3.0 release by default)
+to another (master). Both print version 1.3.0: the builds tell them apart.
 
 side_effect.yml recorded pouchd, lxcfs and the upgrade-survivor container (record_state.py) before
 anything, after an upgrade refused for a wrong checksum, and after the upgrade; here the live node
@@ -9,8 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
+import sys
+from functools import cache
+from pathlib import Path
+
+sys.path.insert(0, os.environ["MOLECULE_PROJECT_DIRECTORY"])
+from lab.artifacts import build_from_archive
 
 SOCKET = "/var/run/pouchd.sock"
 RECORD = "/root/upgrade-check.json"
@@ -24,11 +30,10 @@ API_GET = (
 )
 
 
-def archive_version(variable: str) -> str:
-    name = os.path.basename(os.environ[variable])
-    match = re.fullmatch(r"pouch-(.+)-linux-[^-]+\.tar\.gz", name)
-    assert match, f"{variable}={name} is not named pouch-<version>-linux-<arch>.tar.gz"
-    return match.group(1)
+@cache
+def archive_build(variable: str) -> dict:
+    """The version and build commit of the pouchd in the archive ``$variable`` (asked of the binary)."""
+    return build_from_archive(Path(os.environ[variable]), variable).capabilities()
 
 
 def api_get(host, path: str):
@@ -43,12 +48,14 @@ def main_pid(host, unit: str) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}").strip())
 
 
-def test_the_two_archives_hold_different_versions() -> None:
-    assert archive_version("POUCH_UPGRADE_FROM_ARCHIVE") != archive_version("POUCH_ARCHIVE")
+def test_the_two_archives_hold_different_builds() -> None:
+    assert archive_build("POUCH_UPGRADE_FROM_ARCHIVE")["build"] != archive_build("POUCH_ARCHIVE")["build"]
 
 
-def test_the_node_started_from_the_old_version(host) -> None:
-    assert record(host)["before"]["pouchd_version"] == archive_version("POUCH_UPGRADE_FROM_ARCHIVE")
+def test_the_node_started_from_the_old_build(host) -> None:
+    old = archive_build("POUCH_UPGRADE_FROM_ARCHIVE")
+    before = record(host)["before"]
+    assert (before["pouchd_version"], before["pouchd_build"]) == (old["version"], old["build"])
 
 
 def test_a_wrong_checksum_left_the_node_untouched(host) -> None:
@@ -56,10 +63,11 @@ def test_a_wrong_checksum_left_the_node_untouched(host) -> None:
     assert rec["after_bad_checksum"] == rec["before"]
 
 
-def test_pouchd_runs_the_new_version(host) -> None:
-    new = archive_version("POUCH_ARCHIVE")
-    assert api_get(host, "/version")["Version"] == new
-    assert f"version: {new}," in host.check_output("/usr/local/bin/pouchd --version")
+def test_pouchd_runs_the_new_build(host) -> None:
+    new = archive_build("POUCH_ARCHIVE")
+    version = api_get(host, "/version")
+    assert (version["Version"], version["GitCommit"].lower()) == (new["version"], new["build"])
+    assert f"build: {new['build']}" in host.check_output("/usr/local/bin/pouchd --version")
     assert host.service("pouch").is_running
 
 
