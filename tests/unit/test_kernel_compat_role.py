@@ -27,6 +27,11 @@ PLAY = """\
   hosts: all
   gather_facts: false
   tasks:
+    - name: Learn what a (recorded) pouchd build supports, as site.yml's first play does
+      pouchd_capabilities:
+        pouchd: "{{ kernel_compat_test_pouchd }}"
+      when: kernel_compat_test_pouchd is defined
+
     - name: Run the role, record its outcome
       block:
         - name: Include kernel_compat
@@ -70,6 +75,11 @@ class Outcome:
     def ran(self, task: str) -> bool:
         return f"TASK [kernel_compat : {task}]" in self.output
 
+    def skipped(self, task: str) -> bool:
+        """The task was reached and skipped on localhost."""
+        after = self.output.split(f"TASK [kernel_compat : {task}]", 1)
+        return len(after) == 2 and after[1].lstrip("* \n").startswith("skipping: [localhost]")
+
 
 def run_role(tmp_path: Path, extra_vars: dict[str, Any]) -> Outcome:
     out = tmp_path / "out"
@@ -87,6 +97,24 @@ def run_role(tmp_path: Path, extra_vars: dict[str, Any]) -> Outcome:
 
 def recorded(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
+
+
+def recorded_pouchd(tmp_path: Path, build: str) -> str:
+    """A stand-in pouchd that prints a real build's recorded --version and --help
+    (tests/unit/fixtures/pouchd) and holds the runtime type names that build's binary holds."""
+    fixtures = FIXTURES.parent / "pouchd"
+    types = {"1.3.0-37051654": "", "master-bc5839e3": "# io.containerd.runc.v1 io.containerd.runc.v2\n"}[
+        build
+    ]
+    script = tmp_path / f"pouchd-{build}"
+    script.write_text(
+        "#!/bin/sh\n"
+        + types
+        + f'case "$1" in --version) cat {fixtures}/version-{build}.txt;;'
+        + f" --help) cat {fixtures}/help-{build}.txt;; esac\n"
+    )
+    script.chmod(0o755)
+    return str(script)
 
 
 def test_centos6_without_runlxc_fails_before_any_change(tmp_path: Path) -> None:
@@ -118,6 +146,44 @@ def test_recorded_debian12_exports_pouch_kernel_and_changes_nothing(tmp_path: Pa
     assert outcome.pouch_kernel["snapshotter"] == "overlayfs"
     assert outcome.pouch_kernel["default_runtime"] == "runc"
     assert outcome.pouch_kernel["probe"]["kernel"]["release"] == "6.1.0-50-amd64"
+    assert outcome.changed == 0
+
+
+def test_a_cgroup_v2_node_and_a_build_with_only_the_v1_shim_stop_before_any_change(tmp_path: Path) -> None:
+    """The release's recorded pouchd on a recorded Debian 12 node (pure cgroup v2): a blocker, even in
+    probe-only mode. This machine has no GRUB settings file, so the switch is refused as impossible,
+    with what to do by hand."""
+    outcome = run_role(
+        tmp_path,
+        {
+            "kernel_compat_recorded_facts": recorded("debian12_6.1.0-50-amd64.json"),
+            "kernel_compat_test_pouchd": recorded_pouchd(tmp_path, "1.3.0-37051654"),
+            "kernel_compat_allow_reboot": True,
+        },
+    )
+    assert outcome.rc != 0 and outcome.failure is not None, outcome.output
+    message = outcome.failure["result"]["msg"]
+    for part in (
+        "pure cgroup v2 hierarchy",
+        "pouchd 1.3.0 (build 37051654) has only containerd's v1 shim",
+        "no /etc/default/grub",
+        "systemd.unified_cgroup_hierarchy=0",
+        "Nothing was changed",
+    ):
+        assert part in message, message
+    assert outcome.changed == 0
+
+
+def test_a_build_with_shim_v2_needs_no_switch(tmp_path: Path) -> None:
+    outcome = run_role(
+        tmp_path,
+        {
+            "kernel_compat_recorded_facts": recorded("debian12_6.1.0-50-amd64.json"),
+            "kernel_compat_test_pouchd": recorded_pouchd(tmp_path, "master-bc5839e3"),
+        },
+    )
+    assert outcome.rc == 0, outcome.output
+    assert outcome.skipped("Look for GRUB's settings file"), outcome.output
     assert outcome.changed == 0
 
 
