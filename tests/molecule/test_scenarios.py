@@ -57,7 +57,8 @@ ESTIMATED_MINUTES = {
     "reset": 25,
     "bundle_site": 30,
     "faults": 30,
-    "upgrade": 25,
+    "upgrade": 35,
+    "cgroup_switch": 28,
     "cluster": 50,
 }
 DEFAULT_MINUTES = 20
