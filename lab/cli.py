@@ -18,7 +18,7 @@ from lab.errors import LabError
 from lab.image import build_image
 from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
 from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir, state_lock
-from lab.prereqs import firmware_missing, missing_programs
+from lab.prereqs import missing_programs
 from lab.procs import pids_with_marker, stop_pid
 from lab.services import running_services, start_services, stop_services
 from lab.vms import (
@@ -91,7 +91,7 @@ def cmd_up(paths: LabPaths, args: argparse.Namespace) -> int:
     )
     if not names or len(set(names)) != len(names) or not all(GROUP_NAME.match(n) for n in names):
         raise LabError(f"VM names {names!r}: give distinct names of lower-case letters, digits, '-' and '_'")
-    missing = missing_programs() + (firmware_missing() if args.boot == "firmware" else [])
+    missing = missing_programs()
     if missing:
         raise LabError(f"the lab cannot start, missing: {', '.join(missing)}; install them with `make deps`")
     check_boot_mode(args.boot, args.kernel_args)
