@@ -41,6 +41,7 @@ def worker_group(nodeid: str) -> str | None:
     return next((group for prefix, group in WORKER_GROUPS.items() if path.startswith(prefix)), None)
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs still collect
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Load scheduling that keeps each WORKER_GROUPS group on one worker, by path.
 
