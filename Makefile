@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB_NODES ?= 3
+# How the lab's VMs boot: firmware (UEFI and GRUB, as a server does; site.yml can switch the kernel
+# command line and reboot) or direct (qemu loads the kernel: faster, but update-grub changes nothing).
+LAB_BOOT ?= firmware
 PYTEST_ARGS ?=
 
 .PHONY: help deps venv site lab-up lab-down lab-status lab-clean lint test unit integration molecule bench clean
@@ -25,8 +28,8 @@ $(VENV)/.stamp: requirements.txt
 
 venv: $(VENV)/.stamp ## create the Python venv with the pinned tools
 
-lab-up: deps venv ## build the base image if needed and boot LAB_NODES VMs (default 3)
-	$(PY) -m lab up --nodes $(LAB_NODES)
+lab-up: deps venv ## build the base image if needed and boot LAB_NODES VMs (default 3) as LAB_BOOT says
+	$(PY) -m lab up --nodes $(LAB_NODES) --boot $(LAB_BOOT)
 
 lab-status: venv ## show the lab's VMs, services and logs
 	$(PY) -m lab status

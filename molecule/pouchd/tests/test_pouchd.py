@@ -121,10 +121,17 @@ def test_memory_limit_reaches_the_container_cgroup(host) -> None:
     try:
         pid = host.check_output(f"pouch inspect -f '{{{{.State.Pid}}}}' {name}").strip()
         cgroup = host.check_output(f"cat /proc/{pid}/cgroup")
-        # cgroup v2 (Debian 12's default): one line "0::/path"
-        path = next(line for line in cgroup.splitlines() if line.startswith("0::"))[3:]
-        limit = host.check_output(f"cat /sys/fs/cgroup{path}/memory.max").strip()
-        assert limit == str(64 * 1024 * 1024), (created, cgroup, limit)
+        # "ID:controllers:/path" per line. cgroup v1 (the release's nodes boot with it): the memory
+        # controller's line and memory.limit_in_bytes; cgroup v2 (master on Debian 12's default):
+        # the one line "0::/path" and memory.max.
+        entries = [line.split(":", 2) for line in cgroup.splitlines()]
+        v1_path = next((path for _, controllers, path in entries if "memory" in controllers.split(",")), None)
+        if v1_path is not None:
+            limit_file = f"/sys/fs/cgroup/memory{v1_path}/memory.limit_in_bytes"
+        else:
+            limit_file = f"/sys/fs/cgroup{next(path for hid, _, path in entries if hid == '0')}/memory.max"
+        limit = host.check_output(f"cat {limit_file}").strip()
+        assert limit == str(64 * 1024 * 1024), (created, cgroup, limit_file, limit)
     finally:
         host.run(f"pouch rm -f {name}")
 
