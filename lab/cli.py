@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import shutil
@@ -20,10 +21,11 @@ from lab.inventory import INVENTORY_FILE, instance_records, write_inventory
 from lab.paths import DEFAULT_GROUP, LabPaths, default_state_dir, state_lock
 from lab.prereqs import missing_programs
 from lab.procs import pids_with_marker, stop_pid
-from lab.services import running_services, start_services, stop_services
+from lab.services import BLOB_STORE_GUEST_ADDRESS, running_services, start_services, stop_services
 from lab.vms import (
     BOOT_MODES,
     REGISTRY_GUEST_ADDRESS,
+    REGISTRY_REDIRECT_GUEST_ADDRESS,
     REGISTRY_TLS_GUEST_ADDRESS,
     Group,
     VmSpec,
@@ -164,7 +166,7 @@ def _verify_nothing_left(paths: LabPaths, relay_ports: list[int]) -> list[str]:
 
 def stop_everything(paths: LabPaths, group: str | None) -> list[str]:
     services = running_services(paths)
-    relay_ports = [services.repo_port, services.registry_port, services.registry_tls_port] if services else []
+    relay_ports = list(dataclasses.astuple(services)) if services else []
     stopped = []
     groups = [Group(group, paths)] if group else list_groups(paths)
     if group is None and paths.groups_dir.exists():  # half-created groups too
@@ -213,6 +215,13 @@ def cmd_status(paths: LabPaths, args: argparse.Namespace) -> int:
         print(f"registry: {services.registry_address} (guests: {REGISTRY_GUEST_ADDRESS})")
         tls_guests = f"guests: {REGISTRY_TLS_GUEST_ADDRESS}, CA {paths.ca_dir / 'ca.crt'}"
         print(f"registry over TLS: 127.0.0.1:{services.registry_tls_port} ({tls_guests})")
+        redirect_guests = f"guests: {REGISTRY_REDIRECT_GUEST_ADDRESS}, same CA"
+        print(
+            f"registry over TLS, blobs from the blob store: 127.0.0.1:{services.registry_redirect_port} "
+            f"({redirect_guests})"
+        )
+        blob_guests = f"guests: {BLOB_STORE_GUEST_ADDRESS}"
+        print(f"blob store (plain HTTP): 127.0.0.1:{services.blob_store_port} ({blob_guests})")
     else:
         print("shared services: not running")
     groups = list_groups(paths)

@@ -47,6 +47,16 @@ TLS_TEMPLATE = """\
     certificate: {cert}
     key: {key}
 """
+# distribution's `redirect` storage middleware: blob GETs are answered with a redirect to this base
+# URL + the blob's storage path (/docker/registry/v2/blobs/sha256/<xx>/<hex>/data), as a registry
+# whose blobs live in an object store does.
+REDIRECT_TEMPLATE = """\
+middleware:
+  storage:
+    - name: redirect
+      options:
+        baseurl: {baseurl}
+"""
 AUTH_TEMPLATE = """\
 auth:
   htpasswd:
@@ -103,9 +113,12 @@ class Registry:
         tls: ServerCert | None = None,
         ca_file: Path | None = None,
         storage: Path | None = None,
+        blob_redirect: str | None = None,
     ) -> None:
         """``tls``: serve HTTPS with this certificate; ``ca_file`` is the CA that issued it (to probe it).
-        ``storage``: serve another registry's storage (the same images over another protocol)."""
+        ``storage``: serve another registry's storage (the same images over another protocol).
+        ``blob_redirect``: answer blob downloads with a redirect to this base URL (scheme://host:port),
+        where something else serves the storage directory."""
         self.state_dir = state_dir
         self.tls = tls
         self.ca_file = ca_file
@@ -123,6 +136,7 @@ class Registry:
         self.port = port if port is not None else free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.scheme = "https" if tls else "http"
+        self.blob_redirect = blob_redirect
 
     def _pid(self) -> int | None:
         try:
@@ -163,6 +177,8 @@ class Registry:
         config = CONFIG_TEMPLATE.format(storage=self.storage, address=self.address)
         if self.tls:
             config += TLS_TEMPLATE.format(cert=self.tls.cert, key=self.tls.key)
+        if self.blob_redirect:
+            config += REDIRECT_TEMPLATE.format(baseurl=self.blob_redirect)
         if self.credentials:
             write_htpasswd(self.htpasswd, self.credentials)
             config += AUTH_TEMPLATE.format(htpasswd=self.htpasswd)

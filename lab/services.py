@@ -3,7 +3,10 @@
 One set serves every group of VMs. The registry's storage is served twice: over plain HTTP (guests:
 10.0.2.101:5000, for builds and tools configured with insecure-registries) and over TLS with a
 certificate from the lab CA (guests: 10.0.2.101:5443), which the 1.3.0 release, pulling over HTTPS
-only, can use once the node trusts ``.lab/ca/ca.crt``. Ports are picked free (or fixed with
+only, can use once the node trusts ``.lab/ca/ca.crt``. A third time over TLS (guests: 10.0.2.101:5444)
+as a registry whose blobs live in an object store: it answers blob downloads with a redirect to the
+blob store, a plain-HTTP server of the same storage directory (guests: 10.0.2.101:5080), which is
+where pouchd's image-proxy (Dragonfly's dfdaemon) can catch them. Ports are picked free (or fixed with
 ``LAB_REPO_PORT`` / ``LAB_REGISTRY_PORT``) and kept in the state dir, so VMs started later reach the
 same services.
 """
@@ -34,6 +37,8 @@ class SharedServices:
     repo_port: int
     registry_port: int
     registry_tls_port: int
+    registry_redirect_port: int
+    blob_store_port: int
 
     @property
     def repo_url(self) -> str:
@@ -61,8 +66,33 @@ def _answers(url: str) -> bool:
         return False
 
 
-# Guests reach the registry's TLS twin at this address: its certificate names this IP (and 127.0.0.1).
+# Guests reach the registry's TLS twins at this address: their certificate names this IP (and 127.0.0.1).
 REGISTRY_TLS_GUEST_IP = "10.0.2.101"
+BLOB_STORE_GUEST_ADDRESS = "10.0.2.101:5080"
+
+
+@dataclass(frozen=True)
+class StaticServer:
+    """One lab.httpserve process: its pid and port files, log and readiness probe."""
+
+    name: str
+    port_env: str
+    probe: str
+
+    def pidfile(self, paths: LabPaths) -> Path:
+        return paths.services_dir / f"{self.name}.pid"
+
+    def portfile(self, paths: LabPaths) -> Path:
+        return paths.services_dir / f"{self.name}.port"
+
+    def port(self, paths: LabPaths) -> int | None:
+        if tracked_pid(self.pidfile(paths), HTTP_MARKER) is None or not self.portfile(paths).exists():
+            return None
+        return int(self.portfile(paths).read_text())
+
+
+APT_HTTP = StaticServer("apt-http", "LAB_REPO_PORT", "/Release")
+BLOB_STORE = StaticServer("blob-store", "LAB_BLOB_STORE_PORT", "/docker/registry/v2/")
 
 
 def _registry(paths: LabPaths, port: int | None = None) -> Registry:
@@ -77,49 +107,53 @@ def _tls_twin(paths: LabPaths, cert: ServerCert | None = None, ca_file: Path | N
     )  # fmt: skip
 
 
-def _http_pidfile(paths: LabPaths):
-    return paths.services_dir / "apt-http.pid"
+def _redirect_twin(paths: LabPaths, cert: ServerCert | None = None, ca_file: Path | None = None) -> Registry:
+    """The same storage over HTTPS, with blob downloads redirected to the plain-HTTP blob store."""
+    return Registry(
+        paths.registry_dir / "tls-redirect", log_dir=paths.logs / "registry-redirect", tls=cert,
+        ca_file=ca_file, storage=_registry(paths).storage, blob_redirect=f"http://{BLOB_STORE_GUEST_ADDRESS}",
+    )  # fmt: skip
 
 
-def _http_portfile(paths: LabPaths):
-    return paths.services_dir / "apt-http.port"
+def blob_store_access_log(paths: LabPaths) -> Path:
+    """Where the blob store logs each request with the bytes it sent (combined log format)."""
+    return paths.logs / "blob-store-access.log"
 
 
 def running_services(paths: LabPaths) -> SharedServices | None:
-    """The shared services if both run (and this state dir started them)."""
-    pid = tracked_pid(_http_pidfile(paths), HTTP_MARKER)
-    registry = _registry(paths)
-    tls_twin = _tls_twin(paths)
-    if pid is None or not _http_portfile(paths).exists():
+    """The shared services if all of them run (and this state dir started them)."""
+    repo_port, blob_port = APT_HTTP.port(paths), BLOB_STORE.port(paths)
+    registries = (_registry(paths), _tls_twin(paths), _redirect_twin(paths))
+    if repo_port is None or blob_port is None or not all(r.is_running() for r in registries):
         return None
-    if not registry.is_running() or not tls_twin.is_running():
-        return None
-    return SharedServices(int(_http_portfile(paths).read_text()), registry.port, tls_twin.port)
+    return SharedServices(repo_port, *(r.port for r in registries), blob_port)
 
 
-def _start_http(paths: LabPaths, root: str) -> int:
-    pidfile, portfile = _http_pidfile(paths), _http_portfile(paths)
-    log = paths.logs / "apt-http.log"
-    port = _env_port("LAB_REPO_PORT")
+def _start_http(paths: LabPaths, server: StaticServer, root: str, access_log: Path | None = None) -> int:
+    pidfile, portfile = server.pidfile(paths), server.portfile(paths)
+    log = paths.logs / f"{server.name}.log"
+    port = _env_port(server.port_env)
     if port is None:
         # Keep the previous port when it is free: VMs of running groups have it in their relays.
         previous = int(portfile.read_text()) if portfile.exists() else 0
         port = previous if previous and tcp_port_is_free(previous) else free_tcp_port()
     elif not tcp_port_is_free(port):
-        raise LabError(f"cannot serve the apt repository: 127.0.0.1:{port} (LAB_REPO_PORT) is already in use")
+        raise LabError(f"cannot start {server.name}: 127.0.0.1:{port} ({server.port_env}) is already in use")
     argv = [sys.executable, "-m", HTTP_MARKER, "--dir", root, "--port", str(port)]
+    if access_log is not None:
+        argv += ["--access-log", str(access_log)]
     proc = spawn_detached(argv, log, pidfile, cwd=REPO_ROOT)
     portfile.write_text(str(port))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pidfile.unlink(missing_ok=True)
-            raise LabError(f"the apt repository's HTTP server exited with code {proc.returncode}", log)
-        if _answers(f"http://127.0.0.1:{port}/Release"):
+            raise LabError(f"the {server.name} HTTP server exited with code {proc.returncode}", log)
+        if _answers(f"http://127.0.0.1:{port}{server.probe}"):
             return port
         time.sleep(0.2)
     stop_tracked(pidfile, HTTP_MARKER)
-    raise LabError(f"the apt repository's HTTP server did not answer on 127.0.0.1:{port}", log)
+    raise LabError(f"the {server.name} HTTP server did not answer on 127.0.0.1:{port}", log)
 
 
 def start_services(paths: LabPaths) -> tuple[SharedServices, bool]:
@@ -135,7 +169,7 @@ def start_services(paths: LabPaths) -> tuple[SharedServices, bool]:
         raise LabError(f"building the test images failed: {exc}") from exc
     stop_services(paths)  # a half-started pair from an earlier run
     try:
-        repo_port = _start_http(paths, str(repo.root))
+        repo_port = _start_http(paths, APT_HTTP, str(repo.root))
         registry = _registry(paths, _env_port("LAB_REGISTRY_PORT"))
         registry.start()
         for image in images:
@@ -144,16 +178,21 @@ def start_services(paths: LabPaths) -> tuple[SharedServices, bool]:
         cert = ca.server_cert("lab-registry", [REGISTRY_TLS_GUEST_IP, "127.0.0.1"])
         tls_twin = _tls_twin(paths, cert, ca.cert)
         tls_twin.start()
+        redirect_twin = _redirect_twin(paths, cert, ca.cert)
+        redirect_twin.start()
+        blob_port = _start_http(paths, BLOB_STORE, str(registry.storage), blob_store_access_log(paths))
     except (RegistryError, CaError) as exc:
         stop_services(paths)
         raise LabError(f"local registry: {exc}") from exc
     except BaseException:
         stop_services(paths)
         raise
-    return SharedServices(repo_port, registry.port, tls_twin.port), True
+    return SharedServices(repo_port, registry.port, tls_twin.port, redirect_twin.port, blob_port), True
 
 
 def stop_services(paths: LabPaths) -> None:
-    stop_tracked(_http_pidfile(paths), HTTP_MARKER)
+    for server in (APT_HTTP, BLOB_STORE):
+        stop_tracked(server.pidfile(paths), HTTP_MARKER)
+    _redirect_twin(paths).stop()
     _tls_twin(paths).stop()
     _registry(paths).stop()

@@ -42,12 +42,13 @@ from lab.procs import (
     stop_tracked,
     tracked_pid,
 )
-from lab.services import SharedServices
+from lab.services import BLOB_STORE_GUEST_ADDRESS, SharedServices
 
 QEMU = "qemu-system-x86_64"
 REPO_GUEST_ADDRESS = "10.0.2.100"
 REGISTRY_GUEST_ADDRESS = "10.0.2.101:5000"
 REGISTRY_TLS_GUEST_ADDRESS = "10.0.2.101:5443"  # the same images over TLS (lab/services.py)
+REGISTRY_REDIRECT_GUEST_ADDRESS = "10.0.2.101:5444"  # over TLS, blobs redirected to the blob store
 PRIVATE_NET = "10.77.0"
 PRIVATE_FIRST_HOST = 11
 HUB_MARKER = "lab.hub"
@@ -198,6 +199,8 @@ def qemu_argv(
             f"guestfwd=tcp:{REPO_GUEST_ADDRESS}:80-{relay(services.repo_port)}",
             f"guestfwd=tcp:{REGISTRY_GUEST_ADDRESS}-{relay(services.registry_port)}",
             f"guestfwd=tcp:{REGISTRY_TLS_GUEST_ADDRESS}-{relay(services.registry_tls_port)}",
+            f"guestfwd=tcp:{REGISTRY_REDIRECT_GUEST_ADDRESS}-{relay(services.registry_redirect_port)}",
+            f"guestfwd=tcp:{BLOB_STORE_GUEST_ADDRESS}-{relay(services.blob_store_port)}",
         ]
     )
     private_nic = ",".join(

@@ -228,11 +228,16 @@ _PULL_ERROR_HINTS = (
         "(the pouch 1.3.0 release has no insecure-registries), or list it in the daemon's "
         "insecure-registries (roles/pouchd: pouchd_insecure_registries, master builds)",
     ),
+    (
+        ("proxyconnect tcp",),
+        "the daemon sends plain-HTTP pulls through its image-proxy, which did not answer: start the "
+        "proxy (Dragonfly: dfdaemon.service), or clear the daemon's image-proxy (pouchd_image_proxy)",
+    ),
 )
 
 
 def pull_error_hint(message: str) -> str:
-    """' (cause and fix)' when ``message`` is a registry TLS failure we recognise, else ''."""
+    """' (cause and fix)' when ``message`` is a registry TLS or proxy failure we recognise, else ''."""
     for needles, hint in _PULL_ERROR_HINTS:
         if any(needle in message for needle in needles):
             return f" ({hint})"

@@ -31,6 +31,7 @@ if str(ROOT) not in sys.path:
 
 from lab.paths import LabPaths, default_state_dir  # noqa: E402
 from lab.registry import Registry  # noqa: E402
+from lab.services import blob_store_access_log  # noqa: E402
 from lab.testimages import build_test_images  # noqa: E402
 
 FAT_MIB = 64
@@ -95,20 +96,34 @@ def push(paths: LabPaths, repo: str, tag: str = "latest", fat_mib: int = FAT_MIB
         {"digest": layer["digest"], "size": layer["size"], "kind": f"layer{i}"}
         for i, layer in enumerate(manifest["layers"])
     ]
+    blob_log = blob_store_access_log(paths)
     return {
         "repo": repo,
         "tag": tag,
         "registry_log": str(registry.access_log),
-        "log_start_line": sum(1 for _ in registry.access_log.open("rb"))
-        if registry.access_log.exists()
-        else 0,
+        "log_start_line": _lines(registry.access_log),
+        # Pulls through the redirecting registry (10.0.2.101:5444) fetch blobs from the blob store.
+        "blob_store_log": str(blob_log),
+        "blob_store_start_line": _lines(blob_log),
         "blobs": blobs,
         "image_bytes": sum(b["size"] for b in blobs),
     }
 
 
-def egress(access_log: Path, repo: str, since_line: int = 0, blobs: list[dict] | tuple = ()) -> dict:
+def _lines(path: Path) -> int:
+    return sum(1 for _ in path.open("rb")) if path.exists() else 0
+
+
+# A blob store request path: the registry's storage path of the blob (the redirect target).
+BLOB_STORE_PATH = re.compile(r"^/docker/registry/v2/blobs/sha256/[0-9a-f]{2}/(?P<hex>[0-9a-f]{64})/data$")
+
+
+def egress(
+    access_log: Path, repo: str, since_line: int = 0, blobs: list[dict] | tuple = (), blob_store: bool = False
+) -> dict:
     """Bytes the registry wrote for <repo>'s blobs (GET only), per digest and per User-Agent family.
+    With ``blob_store``, ``access_log`` is the blob store's (lab.httpserve, same format): its paths
+    name no repository, so the digests of ``blobs`` select the lines.
 
     With ``blobs`` (push()'s list, for their sizes) it also counts, per digest, the GETs that sent
     the whole blob and the bytes of those that ended early: Dragonfly 0.4.1's supernode reads a
@@ -125,9 +140,20 @@ def egress(access_log: Path, repo: str, since_line: int = 0, blobs: list[dict] |
             if n < since_line:
                 continue
             m = ACCESS_LINE.match(line)
-            if not m or m["method"] != "GET" or not m["path"].startswith(prefix):
+            if not m or m["method"] != "GET":
                 continue
             written = 0 if m["bytes"] == "-" else int(m["bytes"])
+            if blob_store:
+                stored = BLOB_STORE_PATH.match(m["path"].split("?", 1)[0])
+                digest = f"sha256:{stored['hex']}" if stored else ""
+                if digest in {b["digest"] for b in blobs}:
+                    per_blob[digest] += written
+                    gets[digest] += 1
+                    get_bytes[digest].append(written)
+                    per_agent[m["ua"].split("/", 1)[0] or "-"] += written
+                continue
+            if not m["path"].startswith(prefix):
+                continue
             rest = m["path"][len(prefix) :]
             if rest.startswith("blobs/"):
                 digest = rest.split("/", 1)[1].split("?", 1)[0]

@@ -109,7 +109,7 @@ def test_qemu_that_exits_at_boot_is_reported_and_cleaned_up(paths: LabPaths) -> 
     image.initrd.write_text("not an initrd\n")
     subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(image.disk), "16M"], check=True)
     with pytest.raises(LabError) as err:
-        up_group(paths, "broken", ["vm1"], image, SharedServices(1, 1, 1), ssh_timeout=60)
+        up_group(paths, "broken", ["vm1"], image, SharedServices(1, 1, 1, 1, 1), ssh_timeout=60)
     group = Group("broken", paths)
     assert "qemu exited during boot" in str(err.value)
     assert str(group.qemu_log("vm1")) in str(err.value)
@@ -124,7 +124,7 @@ def test_vm_that_never_answers_ssh_names_its_console_log(paths: LabPaths) -> Non
         pytest.skip(f"needs the lab's cached base image ({cached.disk}); build it with `python -m lab image`")
     ensure_ssh_key(paths)  # a key the image does not know: SSH can never succeed
     with pytest.raises(LabError) as err:
-        up_group(paths, "silent", ["vm1"], cached, SharedServices(1, 1, 1), ssh_timeout=5)
+        up_group(paths, "silent", ["vm1"], cached, SharedServices(1, 1, 1, 1, 1), ssh_timeout=5)
     group = Group("silent", paths)
     assert "did not answer SSH" in str(err.value)
     assert str(group.console_log("vm1")) in str(err.value)

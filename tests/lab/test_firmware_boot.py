@@ -28,7 +28,7 @@ from lab.vms import SSH_TIMEOUT, Group, VmSpec, list_groups, qemu_argv, ssh_argv
 GROUP = "fwboot"
 CGROUP_V1 = "systemd.unified_cgroup_hierarchy=0"
 # The test VM talks only SSH: its apt and registry forwards may point nowhere.
-NO_SERVICES = SharedServices(1, 1, 1)
+NO_SERVICES = SharedServices(1, 1, 1, 1, 1)
 
 
 def option(argv: list[str], flag: str) -> list[str]:
@@ -47,7 +47,7 @@ def test_firmware_qemu_argv_boots_the_esp_and_passes_settings_in_fw_cfg(paths: L
     group = Group("g", paths)
     image = BaseImage.in_dir(paths.image_dir)
     vm = VmSpec("g", "vm1", 0, 2222, 3333, "", boot="firmware")
-    argv = qemu_argv(group, vm, image, SharedServices(1, 2, 3), 4444)
+    argv = qemu_argv(group, vm, image, SharedServices(1, 2, 3, 5, 6), 4444)
     assert not {"-kernel", "-initrd", "-append", "-no-reboot"} & set(argv)
     drives = option(argv, "-drive")
     assert f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}" in drives
@@ -67,7 +67,7 @@ def test_direct_qemu_argv_is_unchanged(paths: LabPaths) -> None:
     group = Group("g", paths)
     image = BaseImage.in_dir(paths.image_dir)
     vm = VmSpec("g", "vm2", 1, 2222, 3333, "abc", kernel_args=CGROUP_V1)
-    argv = qemu_argv(group, vm, image, SharedServices(1, 2, 3), 4444)
+    argv = qemu_argv(group, vm, image, SharedServices(1, 2, 3, 5, 6), 4444)
     assert option(argv, "-kernel") == [str(image.kernel)]
     assert option(argv, "-append") == [
         "root=/dev/vda rw console=ttyS0 systemd.machine_id=abc lab.hostname=vm2 "

@@ -52,6 +52,8 @@ def run_role(
         "dragonfly_bin_dir": str(tmp_path / "bin"),
         "dragonfly_address_var": "test_ip",
         "dragonfly_registry_mirror_remote": "http://127.0.0.1:5000",
+        # No pouchd build was asked here (site.yml's first play does that): name the wiring.
+        "dragonfly_pouchd_wiring": "mirror",
         **extra,
     }
     argv = [

@@ -54,6 +54,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "dragonfly_enabled": True,
         "dragonfly_address_var": "lab_private_ip",
         "ansible_python_interpreter": sys.executable,
+        # The master build (registry-mirrors): dragonfly_pouchd_wiring auto picks the mirror.
+        "__dragonfly_pouchd_build": {"registry_mirrors": True, "image_proxy": True},
     }
     # pouchd's own settings from the inventory, as the lab sets them (set_fact must outrank them).
     inventory["all"]["vars"] = {

@@ -441,6 +441,11 @@ def test_request_refuses_a_json_body_and_an_upload_together(tmp_path: Path) -> N
             "does not name the address pulled from",
         ),
         ("http: server gave HTTP response to HTTPS client", "the registry speaks plain HTTP"),
+        (
+            'Get "http://10.0.2.101:5080/docker/registry/v2/blobs/sha256/ab/abc/data": proxyconnect tcp: '
+            "dial tcp 127.0.0.1:65001: connect: connection refused",
+            "dfdaemon.service",
+        ),
         ("manifest unknown", ""),
     ],
 )

@@ -1,6 +1,7 @@
 """The cluster scenario after side_effect.yml: Dragonfly's services on each VM, pouchd pointed at
-the local dfdaemon, the image pulled and run on all three VMs, the fallbacks, and the lab
-registry's egress per layer (from its access log on this machine)."""
+the local dfdaemon through image-proxy (the release's wiring), the image pulled from the redirecting
+TLS registry and run on all three VMs, the fallbacks, and the blob store's egress per layer (from
+its access log on this machine)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from dfimage import FAT_MIB, egress  # noqa: E402
 
 SUPERNODE = "cluster1"
 PRIVATE = {"cluster1": "10.77.0.11", "cluster2": "10.77.0.12", "cluster3": "10.77.0.13"}
-MIRROR = "127.0.0.1:65001"
+DFDAEMON = "127.0.0.1:65001"
+REGISTRY = "10.0.2.101:5444"  # the lab registry over TLS, blob downloads redirected to the blob store
 WORK_HOME = "/var/lib/dragonfly/.small-dragonfly"
 HTTP_GET = (
     "import sys,urllib.request\n"
@@ -59,12 +61,13 @@ def test_peer_units_active(host) -> None:
 
 
 def test_dfdaemon_answers_and_reports_its_version(host) -> None:
-    assert http_get(host, f"http://{MIRROR}/debug/version").strip() == "0.4.1"
+    assert http_get(host, f"http://{DFDAEMON}/debug/version").strip() == "0.4.1"
 
 
 def test_dfdaemon_config_from_inventory(host) -> None:
     config = yaml.safe_load(host.file("/etc/dragonfly/dfdaemon.yml").content_string)
-    assert config["registry_mirror"]["remote"] == "http://10.0.2.101:5000"
+    assert config["registry_mirror"]["remote"] == f"https://{REGISTRY}"  # follows pouchd's default registry
+    assert {"regx": "blobs/sha256.*"} in config["proxies"]  # the blob store's paths match it
     # 0.4.x reads the supernodes from `node` and silently ignores a `supernodes` key.
     assert config["node"] == ["10.77.0.11:8002"]
     assert "supernodes" not in config
@@ -105,12 +108,11 @@ def test_dfget_registered_with_the_supernode_and_reused_the_upload_server(host) 
 
 
 def test_pouchd_uses_the_local_dfdaemon(host) -> None:
+    # The release has no registry-mirrors: dragonfly_pouchd_wiring auto chose image_proxy.
     config = json.loads(host.file("/etc/pouch/config.json").content_string)
-    assert config["registry-mirrors"][0] == MIRROR
-    assert MIRROR in config["insecure-registries"]
-    assert "10.0.2.101:5000" in config["insecure-registries"]
-    assert "image-proxy" not in config
-    assert not any("://" in e for e in config["registry-mirrors"] + config["insecure-registries"])
+    assert config["image-proxy"] == f"http://{DFDAEMON}"
+    assert "registry-mirrors" not in config and "insecure-registries" not in config
+    assert config["default-registry"] == REGISTRY
 
 
 def test_image_pulled_and_ran_on_every_node(host) -> None:
@@ -119,10 +121,12 @@ def test_image_pulled_and_ran_on_every_node(host) -> None:
     assert str(FAT_MIB << 20) in record["run_output"]
 
 
-def test_pull_with_dfdaemon_down_fell_back_to_the_registry(host) -> None:
+def test_pull_with_dfdaemon_down_fails_naming_the_proxy_and_works_once_it_is_back(host) -> None:
     if name(host) != "cluster3":
         pytest.skip("dfdaemon was stopped on cluster3")
     record = json.loads(host.file("/root/dragonfly-check-nopeer.json").content_string)["nopeer"]
+    assert "proxyconnect tcp" in record["refused_msg"] and DFDAEMON in record["refused_msg"], record
+    assert "dfdaemon.service" in record["refused_msg"], record  # pouch_image's hint: what to start
     assert str(8 << 20) in record["run_output"]
     assert host.service("dfdaemon").is_running  # started again afterwards
 
@@ -140,10 +144,11 @@ def test_registry_egress_per_layer(host) -> None:
     if name(host) != SUPERNODE:
         pytest.skip("checked once, on this machine")
     run = run_info()
-    lines = [f"Dragonfly cluster run {run['run']}: registry egress (bytes written, GET) per blob"]
+    lines = [f"Dragonfly cluster run {run['run']}: blob store egress (bytes written, GET) per blob"]
     failures = []
     for case, info in run["images"].items():
-        figures = egress(Path(info["registry_log"]), info["repo"], info["log_start_line"], info["blobs"])
+        log, since = Path(info["blob_store_log"]), info["blob_store_start_line"]
+        figures = egress(log, info["repo"], since, info["blobs"], blob_store=True)
         lines.append(f"{case}: {info['repo']} image {info['image_bytes']} B")
         for blob in info["blobs"]:
             served = figures["per_blob"].get(blob["digest"], 0)
@@ -161,14 +166,14 @@ def test_registry_egress_per_layer(host) -> None:
         fat = info["blobs"][-1]
         full_fat = figures["full_gets"][fat["digest"]]
         if case == "p2p":
-            # The registry sends the new layer in full once (the supernode's CDN download); the peers
+            # The blob store sends the new layer in full once (the supernode's CDN download); the peers
             # get it from each other. Each peer's registration also costs a partial GET: supernode
             # 0.4.1 reads the length with a GET it closes at once (the ratio above includes them;
             # bench/dragonfly_egress.py measures them against the 1.2x target).
             if full_fat != 1:
                 failures.append(f"p2p: the fat layer was sent in full {full_fat} times, expected once")
         elif full_fat < 1:
-            failures.append(f"{case}: the new layer was not served by the registry")
+            failures.append(f"{case}: the new layer was not served by the blob store")
     report = "\n".join(lines)
     state = Path(os.environ.get("LAB_STATE_DIR") or ROOT / ".lab")
     (state / "logs").mkdir(parents=True, exist_ok=True)
