@@ -121,7 +121,9 @@ def test_scenario(scenario: str) -> None:
     if rc != 0:
         # Never leave the scenario's VMs behind a failed or timed-out run.
         subprocess.run(
-            [sys.executable, "-m", "lab", "down", "--group", f"molecule-{scenario}"], cwd=ROOT, capture_output=True
+            [sys.executable, "-m", "lab", "down", "--group", f"molecule-{scenario}"],
+            cwd=ROOT,
+            capture_output=True,
         )
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
     assert rc == 0, (
