@@ -108,6 +108,8 @@ BASE = {
     "dragonfly_enabled": True,
     "dragonfly_generation": 2,
     "dragonfly_address_var": "lab_private_ip",
+    # No pouchd build was asked here (site.yml's first play does that): name the wiring.
+    "dragonfly_pouchd_wiring": "mirror",
     **SECRETS,
 }
 
