@@ -64,7 +64,7 @@ def test_repo_port_taken(paths: LabPaths, taken_port: int, monkeypatch: pytest.M
     monkeypatch.setenv("LAB_REPO_PORT", str(taken_port))
     (paths.repo_dir / "www").mkdir(parents=True)
     with pytest.raises(LabError, match=f"127.0.0.1:{taken_port} \\(LAB_REPO_PORT\\) is already in use"):
-        services._start_http(paths, str(paths.repo_dir / "www"))
+        services._start_http(paths, services.APT_HTTP, str(paths.repo_dir / "www"))
 
 
 def test_registry_port_taken_stops_the_repo_server_it_started(
